@@ -6,6 +6,7 @@
 
 pub mod align;
 pub mod capture;
+pub mod eval;
 pub mod image;
 pub mod locate;
 pub mod model;

@@ -1,0 +1,3 @@
+//! Datasets and, later, the metrics computed on them.
+
+pub mod aflw2000;
