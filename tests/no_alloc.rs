@@ -1,0 +1,62 @@
+//! The hot path — projection and Jacobian into caller buffers — allocates nothing.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::path::Path;
+
+use facetrack::model::{MODEL_FILE_NAME, MorphableModel, Params};
+use nalgebra::DMatrix;
+
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+// SAFETY: forwards to the system allocator; the counter is a thread-local `Cell` of a `usize`,
+// which neither allocates nor can fail.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.with(|c| c.set(c.get() + 1));
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations() -> usize {
+    ALLOCATIONS.with(Cell::get)
+}
+
+#[test]
+fn projection_and_jacobian_do_not_allocate() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("models")
+        .join(MODEL_FILE_NAME);
+    let model = MorphableModel::from_bytes(&std::fs::read(path).unwrap()).unwrap();
+    let mut p = Params::for_model(&model);
+    p.set_s(0.002);
+    p.set_yaw(0.3);
+    p.id_mut()[0] = 1.0;
+    let restricted = p.with_dims(40, 10);
+    let mut x = vec![0.0; 2 * model.n_landmarks()];
+    let mut x3 = vec![0.0; 3 * model.n_landmarks()];
+    let mut v = vec![0.0; 2 * model.n_vertices()];
+    let mut v3 = vec![0.0; 3 * model.n_vertices()];
+    let mut jac = DMatrix::<f64>::zeros(x.len(), p.len());
+    let mut jac_r = DMatrix::<f64>::zeros(x.len(), restricted.len());
+
+    let before = allocations();
+    model.project_landmarks(&p, &mut x);
+    model.landmarks_3d(&p, &mut x3);
+    model.project_vertices(&p, &mut v);
+    model.vertices_3d(&p, &mut v3);
+    model.landmark_jacobian(&p, &mut jac);
+    model.project_landmarks_with_jacobian(&restricted, &mut x, &mut jac_r);
+    assert_eq!(allocations() - before, 0);
+    assert!(jac.iter().all(|v| v.is_finite()) && x.iter().all(|v| v.is_finite()));
+}
