@@ -7,6 +7,7 @@
 pub mod align;
 pub mod capture;
 pub mod eval;
+pub mod fit;
 pub mod image;
 pub mod locate;
 pub mod model;

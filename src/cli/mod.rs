@@ -1,6 +1,10 @@
 //! Subcommands, one a file.
 
 mod build_model;
+mod fit;
+mod models;
+mod progress;
+mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -19,10 +23,41 @@ pub struct Cli {
 pub enum Command {
     /// Learn the morphable model from the shared data and write face_model.bin.
     BuildModel(build_model::BuildModelArgs),
+    /// Fit still images: landmarks (and, with the model-based methods, the 3D face), as JSON lines.
+    Fit(fit::FitArgs),
+    /// Train the PRM and PARM regressors and choose PCLM's prior weight on AFLW2000-3D.
+    Train(train::TrainArgs),
+}
+
+/// How a face is fitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Method {
+    /// dlib's 68-point ERT cascade alone (M1), no 3D model.
+    Ert,
+    /// Gauss-Newton on the landmark updates with the model's prior (PARM paper Eq. 9).
+    Pclm,
+    /// A linear regressor a stage on the landmark updates (Eq. 10).
+    Prm,
+    /// A linear regressor a stage on the landmark updates and the current parameters (Eq. 12).
+    Parm,
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::BuildModel(args) => build_model::run(&args),
+        Command::Fit(args) => fit::run(args),
+        Command::Train(args) => train::run(args),
+    }
+}
+
+impl Method {
+    /// The name the command line and the output files use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Ert => "ert",
+            Method::Pclm => "pclm",
+            Method::Prm => "prm",
+            Method::Parm => "parm",
+        }
     }
 }

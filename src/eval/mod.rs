@@ -1,3 +1,4 @@
 //! Datasets and, later, the metrics computed on them.
 
 pub mod aflw2000;
+pub mod faces;

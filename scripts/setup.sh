@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what facetrack needs to build, test and run on a fresh Debian/Ubuntu machine:
+# dlib's 68-point shape predictor (libdlib-data) and the tools the JPEG decoder is built with.
+set -euo pipefail
+
+packages=(
+  libdlib-data # /usr/share/dlib/shape_predictor_68_face_landmarks.dat, the M1 landmark cascade
+  cmake nasm   # build libjpeg-turbo, bundled in the turbojpeg crate
+  pkg-config
+  libclang-dev # bindgen, for the camera crate
+  build-essential
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "setup: installing ${missing[*]}" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null; then
+  echo "setup: cargo not found; install Rust (https://rustup.rs) and run this again" >&2
+  exit 1
+fi

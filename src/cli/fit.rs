@@ -1,0 +1,406 @@
+//! `facetrack fit`: landmarks (and, with the model-based methods, the 3D fit) for still images.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use serde::{Deserialize, Serialize};
+
+use facetrack::align::FaceBox;
+use facetrack::align::detect::FaceDetector;
+use facetrack::capture::{is_image_file, load_rgb};
+use facetrack::image::GrayImage;
+
+use facetrack::align::{ErtScratch, Point2, ShapePredictor};
+use facetrack::fit::{Cascade, FitScratch};
+use facetrack::model::Params;
+
+use super::Method;
+use super::models::{load_face_model, load_shape_predictor, load_update};
+use super::progress::Progress;
+
+#[derive(Debug, Args)]
+pub struct FitArgs {
+    /// An image file, or a folder whose images are all fitted (sorted by name).
+    #[arg(long)]
+    images: PathBuf,
+    /// Face boxes, one JSON object a line: {"image": NAME, "box": [left, top, right, bottom]}.
+    /// Without it the face detector finds the face.
+    #[arg(long)]
+    boxes: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "ert")]
+    method: Method,
+    /// Number of cascade stages to run (default: all).
+    #[arg(long)]
+    stages: Option<usize>,
+    /// dlib's shape predictor file (default: the model search order).
+    #[arg(long)]
+    landmarks: Option<PathBuf>,
+    /// Where to write the results, one JSON object a line.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(Debug, Deserialize)]
+struct BoxLine {
+    image: String,
+    #[serde(rename = "box")]
+    face_box: [f64; 4],
+}
+
+/// One fitted face as `fit --out` writes it (DESIGN.md); the model's fields are absent for `ert`.
+#[derive(Debug, Serialize)]
+struct FitLine<'a> {
+    image: &'a str,
+    #[serde(rename = "box")]
+    face_box: [f64; 4],
+    method: &'static str,
+    landmarks_2d: Vec<[f64; 2]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    landmarks_3d: Option<Vec<[f64; 3]>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pose: Option<Pose>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    identity: Option<&'a [f64]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expression: Option<&'a [f64]>,
+    time_ms: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct Pose {
+    pitch: f64,
+    yaw: f64,
+    roll: f64,
+    s: f64,
+    tx: f64,
+    ty: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct FailLine<'a> {
+    image: &'a str,
+    error: String,
+}
+
+/// What fits a face: the landmark cascade alone, or the PARM framework with an update method.
+#[allow(clippy::large_enum_variant)] // one lives per command run
+enum Fitter<'a> {
+    Ert {
+        predictor: &'a ShapePredictor,
+        scratch: ErtScratch,
+        shape: Vec<Point2>,
+        delta: Vec<Point2>,
+    },
+    Model {
+        cascade: Cascade<'a>,
+        scratch: FitScratch,
+        params: Params,
+        x: Vec<f64>,
+        x3: Vec<f64>,
+    },
+}
+
+impl Fitter<'_> {
+    /// Fits one face and returns the time the fit took, in ms.
+    fn fit(&mut self, image: &GrayImage, face_box: &FaceBox, stages: usize) -> Result<f64> {
+        let t0 = Instant::now();
+        match self {
+            Fitter::Ert {
+                predictor,
+                scratch,
+                shape,
+                delta,
+            } => run_ert(predictor, image, face_box, stages, shape, delta, scratch)?,
+            Fitter::Model {
+                cascade,
+                scratch,
+                params,
+                x,
+                ..
+            } => {
+                *params = cascade.cold_start(face_box);
+                cascade.fit(image, face_box, params, stages, scratch, |_, _, _| {})?;
+                let ms = t0.elapsed().as_secs_f64() * 1e3;
+                cascade.model.project_landmarks(params, x);
+                return Ok(ms);
+            }
+        }
+        Ok(t0.elapsed().as_secs_f64() * 1e3)
+    }
+
+    fn line<'b>(
+        &'b mut self,
+        image: &'b str,
+        face_box: &FaceBox,
+        method: Method,
+        time_ms: f64,
+    ) -> FitLine<'b> {
+        let face_box = [face_box.left, face_box.top, face_box.right, face_box.bottom];
+        match self {
+            Fitter::Ert { shape, .. } => FitLine {
+                image,
+                face_box,
+                method: method.name(),
+                landmarks_2d: shape.clone(),
+                landmarks_3d: None,
+                pose: None,
+                identity: None,
+                expression: None,
+                time_ms,
+            },
+            Fitter::Model {
+                cascade,
+                params,
+                x,
+                x3,
+                ..
+            } => {
+                cascade.model.landmarks_3d(params, x3);
+                FitLine {
+                    image,
+                    face_box,
+                    method: method.name(),
+                    landmarks_2d: x.chunks_exact(2).map(|c| [c[0], c[1]]).collect(),
+                    landmarks_3d: Some(x3.chunks_exact(3).map(|c| [c[0], c[1], c[2]]).collect()),
+                    pose: Some(Pose {
+                        pitch: params.pitch(),
+                        yaw: params.yaw(),
+                        roll: params.roll(),
+                        s: params.s(),
+                        tx: params.tx(),
+                        ty: params.ty(),
+                    }),
+                    identity: Some(params.id()),
+                    expression: Some(params.exp()),
+                    time_ms,
+                }
+            }
+        }
+    }
+}
+
+pub fn run(args: FitArgs) -> Result<()> {
+    let images = list_images(&args.images)?;
+    let boxes = args.boxes.as_deref().map(read_boxes).transpose()?;
+    let predictor = load_shape_predictor(args.landmarks.as_deref())?;
+    let model_and_update = match args.method {
+        Method::Ert => None,
+        m => Some((load_face_model(None)?, load_update(m)?)),
+    };
+    let mut fitter = match &model_and_update {
+        None => Fitter::Ert {
+            predictor: &predictor,
+            scratch: predictor.scratch(),
+            shape: vec![[0.0; 2]; predictor.num_landmarks()],
+            delta: vec![[0.0; 2]; predictor.num_landmarks()],
+        },
+        Some((model, update)) => {
+            let cascade = Cascade::new(model, &predictor, update);
+            Fitter::Model {
+                scratch: cascade.scratch(),
+                params: cascade.cold_start(&FaceBox::new(0.0, 0.0, 1.0, 1.0)),
+                x: vec![0.0; 2 * model.n_landmarks()],
+                x3: vec![0.0; 3 * model.n_landmarks()],
+                cascade,
+            }
+        }
+    };
+    let max_stages = match &model_and_update {
+        None => predictor.num_stages(),
+        Some((_, update)) => update.max_stages(&predictor),
+    };
+    let stages = match args.stages {
+        None => max_stages,
+        Some(k) if (1..=max_stages).contains(&k) => k,
+        Some(k) => bail!(
+            "--stages {k}: {} has 1 to {max_stages} stages",
+            args.method.name()
+        ),
+    };
+    let mut detector = match boxes {
+        Some(_) => None,
+        None => Some(FaceDetector::new()?),
+    };
+
+    let file = std::fs::File::create(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    let mut out = BufWriter::new(file);
+    let mut gray = GrayImage::default();
+    let mut failed = 0usize;
+    let mut progress = (images.len() > 1).then(|| Progress::new("fit", images.len() as u64));
+
+    for (name, path) in &images {
+        let outcome = fit_one(
+            path,
+            name,
+            boxes.as_ref(),
+            detector.as_mut(),
+            &mut gray,
+            |g, b| fitter.fit(g, b, stages),
+        );
+        let line = match outcome {
+            Ok((face_box, time_ms)) => {
+                serde_json::to_string(&fitter.line(name, &face_box, args.method, time_ms))
+            }
+            // A single image has nothing else to save: its error is the command's.
+            Err(err) if images.len() == 1 => {
+                drop(out);
+                let _ = std::fs::remove_file(&args.out);
+                return Err(err);
+            }
+            Err(err) => {
+                failed += 1;
+                let msg = format!("warning: {name}: {err:#}");
+                match &progress {
+                    Some(p) => p.println(&msg),
+                    None => eprintln!("{msg}"),
+                }
+                serde_json::to_string(&FailLine {
+                    image: name,
+                    error: format!("{err:#}"),
+                })
+            }
+        }?;
+        writeln!(out, "{line}").with_context(|| format!("cannot write {}", args.out.display()))?;
+        if let Some(p) = progress.as_mut() {
+            p.inc();
+        }
+    }
+    out.flush()
+        .with_context(|| format!("cannot write {}", args.out.display()))?;
+    if let Some(p) = progress {
+        p.finish();
+    }
+    if failed > 0 {
+        bail!(
+            "{failed} of {} images could not be fitted (each has an \"error\" line in {}); the others were written",
+            images.len(),
+            args.out.display()
+        );
+    }
+    Ok(())
+}
+
+/// Loads one image, finds its box and runs `fit` on it.
+fn fit_one<T>(
+    path: &Path,
+    name: &str,
+    boxes: Option<&HashMap<String, FaceBox>>,
+    detector: Option<&mut FaceDetector>,
+    gray: &mut GrayImage,
+    fit: impl FnOnce(&GrayImage, &FaceBox) -> Result<T>,
+) -> Result<(FaceBox, T)> {
+    let face_box = match boxes {
+        Some(b) => *b
+            .get(name)
+            .with_context(|| format!("no box for {name} in --boxes"))?,
+        None => FaceBox::new(0.0, 0.0, 0.0, 0.0),
+    };
+    let rgb = load_rgb(path)?;
+    gray.set_from_rgb(rgb.width, rgb.height, &rgb.data);
+    let face_box = match detector {
+        Some(d) => d.detect_best(gray).context("no face found")?.face_box,
+        None => face_box,
+    };
+    Ok((face_box, fit(gray, &face_box)?))
+}
+
+/// (name as written in the output and looked up in --boxes, path) for each image to fit.
+fn list_images(path: &Path) -> Result<Vec<(String, PathBuf)>> {
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if !meta.is_dir() {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        return Ok(vec![(name, path.to_owned())]);
+    }
+    let mut images = Vec::new();
+    for entry in
+        std::fs::read_dir(path).with_context(|| format!("cannot list {}", path.display()))?
+    {
+        let p = entry
+            .with_context(|| format!("cannot list {}", path.display()))?
+            .path();
+        if p.is_file() && is_image_file(&p) {
+            images.push((
+                p.file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned(),
+                p,
+            ));
+        }
+    }
+    if images.is_empty() {
+        bail!(
+            "no images (.jpg, .png, .ppm, .pgm, .bmp) in {}",
+            path.display()
+        );
+    }
+    images.sort();
+    Ok(images)
+}
+
+fn read_boxes(path: &Path) -> Result<HashMap<String, FaceBox>> {
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut boxes = HashMap::new();
+    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let line = line.with_context(|| format!("cannot read {}", path.display()))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let b: BoxLine = serde_json::from_str(&line).with_context(|| {
+            format!(
+                "{}:{}: expected {{\"image\": NAME, \"box\": [left, top, right, bottom]}}",
+                path.display(),
+                i + 1
+            )
+        })?;
+        let [l, t, r, bt] = b.face_box;
+        if !(l.is_finite() && t.is_finite() && r > l && bt > t) {
+            bail!(
+                "{}:{}: box {:?} is empty or not finite",
+                path.display(),
+                i + 1,
+                b.face_box
+            );
+        }
+        // A box file made for paths ("images/x.jpg") still matches the file name.
+        let key = Path::new(&b.image)
+            .file_name()
+            .map_or(b.image.clone(), |n| n.to_string_lossy().into_owned());
+        boxes.insert(key, FaceBox::new(l, t, r, bt));
+    }
+    Ok(boxes)
+}
+
+/// The first `stages` stages of the ERT cascade from dlib's mean shape.
+fn run_ert(
+    predictor: &ShapePredictor,
+    image: &GrayImage,
+    face_box: &FaceBox,
+    stages: usize,
+    shape: &mut [Point2],
+    delta: &mut [Point2],
+    scratch: &mut ErtScratch,
+) -> Result<()> {
+    if stages == predictor.num_stages() {
+        return Ok(predictor.predict(image, face_box, shape, scratch)?);
+    }
+    predictor.initial_shape_in(face_box, shape)?;
+    for k in 0..stages {
+        predictor.stage(k, image, face_box, shape, delta, scratch)?;
+        for (s, d) in shape.iter_mut().zip(delta.iter()) {
+            s[0] += d[0];
+            s[1] += d[1];
+        }
+    }
+    Ok(())
+}

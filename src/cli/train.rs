@@ -1,0 +1,256 @@
+//! `facetrack train`: trains the PRM and PARM regressor cascades and chooses PCLM's prior weight,
+//! on the shared AFLW2000-3D images less the validation fifth.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use rayon::prelude::*;
+
+use facetrack::align::ShapePredictor;
+use facetrack::eval::faces::{Split, aflw_dir, load_faces};
+use facetrack::fit::training::{TrainConfig, init_means};
+use facetrack::fit::training_set::{FaceSample, Mirror};
+use facetrack::fit::{Cascade, ParamUpdate, Pclm, RegressorKind, training};
+use facetrack::model::MorphableModel;
+
+use super::models::{PARM_FILE, PCLM_FILE, PRM_FILE, load_face_model, load_shape_predictor};
+use super::progress::Progress;
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// The AFLW2000-3D folder (or the shared data folder that holds it).
+    #[arg(long, value_name = "DIR")]
+    data: PathBuf,
+    /// Folder to write prm.bin, parm.bin and pclm.json into.
+    #[arg(long, value_name = "DIR", default_value = "models")]
+    out: PathBuf,
+    /// Which to train.
+    #[arg(long, value_enum, default_value = "all")]
+    only: Which,
+    /// Identity coefficients fitted.
+    #[arg(long, default_value_t = 40)]
+    n_id: usize,
+    /// Expression coefficients fitted.
+    #[arg(long, default_value_t = 10)]
+    n_exp: usize,
+    #[arg(long, default_value_t = 15)]
+    stages: usize,
+    /// Cold starts (jittered boxes) per training image.
+    #[arg(long, default_value_t = 3)]
+    cold_starts: usize,
+    /// Perturbed ground-truth starts per training image.
+    #[arg(long, default_value_t = 3)]
+    warm_starts: usize,
+    /// Do not add the mirrored training images.
+    #[arg(long)]
+    no_mirror: bool,
+    /// Give the regressors the landmark updates of hidden landmarks too.
+    #[arg(long)]
+    keep_invisible: bool,
+    /// Train on the first N training images only (for quick experiments and tests).
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Report validation figures without writing anything.
+    #[arg(long)]
+    dry_run: bool,
+    /// The face model (default: the search order).
+    #[arg(long)]
+    model: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Which {
+    All,
+    Prm,
+    Parm,
+    Pclm,
+}
+
+pub fn run(args: TrainArgs) -> Result<()> {
+    let model = load_face_model(args.model.as_deref())?;
+    let predictor = load_shape_predictor(None)?;
+    let aflw = aflw_dir(&args.data)?;
+    let mut train = load_split(&aflw, &model, Split::Train, "loading training images")?;
+    if let Some(n) = args.limit {
+        train.truncate(n);
+    }
+    let valid = load_split(
+        &aflw,
+        &model,
+        Split::Validation,
+        "loading validation images",
+    )?;
+    if !args.no_mirror {
+        let mirror = Mirror::new(&model);
+        let flipped: Vec<FaceSample> = train
+            .par_iter()
+            .filter_map(|f| mirror.flip(f, &model))
+            .collect();
+        train.extend(flipped);
+    }
+    eprintln!(
+        "training on {} faces, validating on {}",
+        train.len(),
+        valid.len()
+    );
+    if !args.dry_run {
+        std::fs::create_dir_all(&args.out)
+            .with_context(|| format!("cannot create {}", args.out.display()))?;
+    }
+
+    let base = TrainConfig {
+        n_id: args.n_id,
+        n_exp: args.n_exp,
+        stages: args.stages,
+        cold_starts: args.cold_starts,
+        warm_starts: args.warm_starts,
+        hide_invisible: !args.keep_invisible,
+        ..TrainConfig::default()
+    };
+    for (kind, which, file) in [
+        (RegressorKind::Prm, Which::Prm, PRM_FILE),
+        (RegressorKind::Parm, Which::Parm, PARM_FILE),
+    ] {
+        if args.only != Which::All && args.only != which {
+            continue;
+        }
+        let cfg = TrainConfig {
+            kind,
+            ..base.clone()
+        };
+        eprintln!(
+            "{kind:?}: {} identity and {} expression coefficients, {} stages",
+            cfg.n_id, cfg.n_exp, cfg.stages
+        );
+        eprintln!("  stage  ridge λ   train NME %  validation NME %");
+        let (cascade, _) =
+            training::train_cascade(&model, &predictor, &train, &valid, &cfg, |k, r| {
+                eprintln!(
+                    "  {:>5}  {:<8.0e}  {:>11.3}  {:>16.3}",
+                    k + 1,
+                    r.lambda,
+                    100.0 * r.train_nme,
+                    100.0 * r.valid_nme
+                );
+            });
+        write(&args, file, &cascade.to_bytes())?;
+    }
+    if matches!(args.only, Which::All | Which::Pclm) {
+        let pclm = choose_pclm(&model, &predictor, &train, &valid, &base);
+        write(
+            &args,
+            PCLM_FILE,
+            serde_json::to_string_pretty(&pclm)?.as_bytes(),
+        )?;
+    }
+    Ok(())
+}
+
+fn load_split(
+    aflw: &Path,
+    model: &MorphableModel,
+    split: Split,
+    label: &'static str,
+) -> Result<Vec<FaceSample>> {
+    let n = facetrack::eval::aflw2000::read_annotations(&aflw.join("annotations.jsonl"))?.len();
+    let total = (0..n).filter(|&i| split.contains(i)).count();
+    let progress = Mutex::new(Progress::new(label, total as u64));
+    let faces = load_faces(aflw, model, split, || {
+        if let Ok(mut p) = progress.lock() {
+            p.inc();
+        }
+    })?;
+    if let Ok(p) = progress.into_inner() {
+        p.finish();
+    }
+    Ok(faces)
+}
+
+fn write(args: &TrainArgs, name: &str, bytes: &[u8]) -> Result<()> {
+    if args.dry_run {
+        return Ok(());
+    }
+    let path = args.out.join(name);
+    std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
+    eprintln!("wrote {} ({} bytes)", path.display(), bytes.len());
+    Ok(())
+}
+
+/// PCLM has no training but its prior weight `r`: the one with the lowest validation NME after
+/// all stages from the cold start.
+fn choose_pclm(
+    model: &MorphableModel,
+    predictor: &ShapePredictor,
+    train: &[FaceSample],
+    valid: &[FaceSample],
+    cfg: &TrainConfig,
+) -> Pclm {
+    let init = init_means(train, model);
+    let mut best: Option<(f64, Pclm)> = None;
+    eprintln!(
+        "PCLM: {} identity and {} expression coefficients",
+        cfg.n_id, cfg.n_exp
+    );
+    eprintln!("  prior r   validation NME %");
+    for r in [1.0, 10.0, 100.0, 1000.0, 1e4, 1e5] {
+        let pclm = Pclm {
+            n_id: cfg.n_id,
+            n_exp: cfg.n_exp,
+            r,
+            hide_invisible: cfg.hide_invisible,
+            init_scale: init.0,
+            init_tx: init.1,
+            init_ty: init.2,
+        };
+        let nme = validation_nme(
+            model,
+            predictor,
+            &ParamUpdate::Pclm(pclm.clone()),
+            valid,
+            cfg.stages,
+        );
+        eprintln!("  {r:<8.0e}  {:>16.3}", 100.0 * nme);
+        if best.as_ref().is_none_or(|b| nme < b.0) {
+            best = Some((nme, pclm));
+        }
+    }
+    best.map(|b| b.1).unwrap_or(Pclm {
+        n_id: cfg.n_id,
+        n_exp: cfg.n_exp,
+        r: 100.0,
+        hide_invisible: true,
+        init_scale: init.0,
+        init_tx: init.1,
+        init_ty: init.2,
+    })
+}
+
+/// Mean NME of cold-start fits of `faces` in their ground-truth boxes.
+pub fn validation_nme(
+    model: &MorphableModel,
+    predictor: &ShapePredictor,
+    update: &ParamUpdate,
+    faces: &[FaceSample],
+    stages: usize,
+) -> f64 {
+    let cascade = Cascade::new(model, predictor, update);
+    let errors: Vec<f64> = faces
+        .par_iter()
+        .map_init(
+            || (cascade.scratch(), vec![0.0; 2 * model.n_landmarks()]),
+            |(scratch, x), f| {
+                let mut p = cascade.cold_start(&f.face_box);
+                match cascade.fit(&f.image, &f.face_box, &mut p, stages, scratch, |_, _, _| {}) {
+                    Ok(()) => {
+                        model.project_landmarks(&p, x);
+                        f.nme(x).min(1.0)
+                    }
+                    Err(_) => 1.0,
+                }
+            },
+        )
+        .collect();
+    errors.iter().sum::<f64>() / errors.len().max(1) as f64
+}

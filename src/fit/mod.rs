@@ -1,0 +1,17 @@
+//! M2: turning landmark updates into parameter updates — the PARM framework (Eq. 8) with PCLM
+//! (Eq. 9), PRM (Eq. 10) and PARM (Eq. 12), and their training.
+
+pub mod box_frame;
+pub mod cascade;
+pub mod parm;
+pub mod pclm;
+pub mod prm;
+pub mod regressor;
+pub mod ridge;
+pub mod training;
+pub mod training_set;
+pub mod visibility;
+
+pub use cascade::{Cascade, FitError, FitScratch, ParamUpdate};
+pub use pclm::Pclm;
+pub use regressor::{AffineMap, RegressorCascade, RegressorKind};

@@ -1,0 +1,161 @@
+//! PCLM (PARM paper Eq. 9): one regularised Gauss-Newton step a stage,
+//! `Δp = (JᵀJ + rW)⁻¹ [JᵀΔx − rWp]`, with Δx from the landmark cascade, `J = ∂x/∂p` analytic and
+//! `W` the prior: 0 on the pose, 1 on the unit-variance identity and expression coefficients.
+//!
+//! The step is solved in box-normalised parameters (the Jacobian's scale and translation columns
+//! multiplied by how much a normalised unit moves them): the raw scale is ~1e-3 against
+//! coefficients of ~1, and the normal equations would otherwise span 1e15.
+
+use nalgebra::DMatrix;
+use serde::{Deserialize, Serialize};
+
+use super::box_frame::BoxFrame;
+use crate::model::Params;
+
+/// PCLM's settings: how many coefficients it fits, the prior weight `r` (chosen on validation) and
+/// the cold start (the training means of the normalised scale and translation).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pclm {
+    pub n_id: usize,
+    pub n_exp: usize,
+    pub r: f64,
+    pub hide_invisible: bool,
+    pub init_scale: f64,
+    pub init_tx: f64,
+    pub init_ty: f64,
+}
+
+/// Buffers for one step, sized once.
+#[derive(Debug, Clone)]
+pub struct PclmScratch {
+    jac: DMatrix<f64>,
+    normal: Vec<f64>,
+    rhs: Vec<f64>,
+}
+
+impl PclmScratch {
+    pub fn new(n_landmarks: usize, n_params: usize) -> Self {
+        Self {
+            jac: DMatrix::zeros(2 * n_landmarks, n_params),
+            normal: vec![0.0; n_params * n_params],
+            rhs: vec![0.0; n_params],
+        }
+    }
+
+    pub fn jacobian_mut(&mut self) -> &mut DMatrix<f64> {
+        &mut self.jac
+    }
+}
+
+impl Pclm {
+    /// One step. `scratch.jac` holds `∂x/∂p` at `p` (raw units); `dx` the landmark update in pixels,
+    /// interleaved; `weight[i]` 0 or 1 per landmark. Writes the raw update into `dp`. Returns false
+    /// when the normal equations are singular (no landmark weighted, a degenerate pose).
+    pub fn step(
+        &self,
+        p: &Params,
+        frame: &BoxFrame,
+        dx: &[f64],
+        weight: &[f64],
+        scratch: &mut PclmScratch,
+        dp: &mut [f64],
+    ) -> bool {
+        let n = p.len();
+        let col_scale = |j: usize| match j {
+            Params::S => frame.size / frame.model_size,
+            Params::TX | Params::TY => frame.size,
+            _ => 1.0,
+        };
+        let jac = &scratch.jac;
+        for a in 0..n {
+            let ca = col_scale(a);
+            let ja = jac.column(a);
+            let mut g = 0.0;
+            for (r, &v) in ja.iter().enumerate() {
+                g += v * weight[r / 2] * dx[r];
+            }
+            scratch.rhs[a] = g * ca;
+            for b in a..n {
+                let jb = jac.column(b);
+                let mut s = 0.0;
+                for (r, (&u, &v)) in ja.iter().zip(jb.iter()).enumerate() {
+                    s += u * v * weight[r / 2];
+                }
+                let v = s * ca * col_scale(b);
+                scratch.normal[a * n + b] = v;
+                scratch.normal[b * n + a] = v;
+            }
+        }
+        for j in Params::N_POSE..n {
+            scratch.normal[j * n + j] += self.r;
+            scratch.rhs[j] -= self.r * p.as_slice()[j];
+        }
+        if !cholesky_solve(&mut scratch.normal, n, &mut scratch.rhs) {
+            return false;
+        }
+        for (j, d) in dp.iter_mut().enumerate() {
+            *d = scratch.rhs[j] * col_scale(j);
+        }
+        true
+    }
+}
+
+/// Solves `A x = b` for a symmetric positive-definite `A` (row-major `n × n`) in place: `A` is
+/// overwritten by its Cholesky factor, `b` by `x`. No allocation. False if `A` is not positive
+/// definite.
+pub fn cholesky_solve(a: &mut [f64], n: usize, b: &mut [f64]) -> bool {
+    for j in 0..n {
+        let mut d = a[j * n + j];
+        for k in 0..j {
+            d -= a[j * n + k] * a[j * n + k];
+        }
+        if !(d > 0.0 && d.is_finite()) {
+            return false;
+        }
+        let d = d.sqrt();
+        a[j * n + j] = d;
+        for i in j + 1..n {
+            let mut s = a[i * n + j];
+            for k in 0..j {
+                s -= a[i * n + k] * a[j * n + k];
+            }
+            a[i * n + j] = s / d;
+        }
+    }
+    for i in 0..n {
+        let mut s = b[i];
+        for k in 0..i {
+            s -= a[i * n + k] * b[k];
+        }
+        b[i] = s / a[i * n + i];
+    }
+    for i in (0..n).rev() {
+        let mut s = b[i];
+        for k in i + 1..n {
+            s -= a[k * n + i] * b[k];
+        }
+        b[i] = s / a[i * n + i];
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cholesky_solves_a_small_system() {
+        let mut a = vec![4.0, 2.0, 0.6, 2.0, 5.0, 1.0, 0.6, 1.0, 3.0];
+        let orig = a.clone();
+        let x = [1.0, -2.0, 0.5];
+        let mut b: Vec<f64> = (0..3)
+            .map(|i| (0..3).map(|k| orig[i * 3 + k] * x[k]).sum())
+            .collect();
+        assert!(cholesky_solve(&mut a, 3, &mut b));
+        for i in 0..3 {
+            assert!((b[i] - x[i]).abs() < 1e-12);
+        }
+        let mut singular = vec![1.0, 1.0, 1.0, 1.0];
+        assert!(!cholesky_solve(&mut singular, 2, &mut [1.0, 1.0]));
+    }
+}

@@ -1,0 +1,176 @@
+//! The images a cascade is trained and checked on: each with its face box, its ground-truth
+//! parameters and landmarks, and — for training — its mirror image (PARM paper §4.2 trains on
+//! flipped images too), whose ground truth follows from the original's.
+
+use nalgebra::{DMatrix, DVector};
+
+use crate::align::FaceBox;
+use crate::align::detect::square_box_around;
+use crate::image::GrayImage;
+use crate::model::{MorphableModel, Params};
+
+/// The iBUG 68-point index of each point's mirror partner.
+pub const IBUG68_MIRROR: [usize; 68] = [
+    16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0, // jaw
+    26, 25, 24, 23, 22, 21, 20, 19, 18, 17, // brows
+    27, 28, 29, 30, // nose bridge
+    35, 34, 33, 32, 31, // nostrils
+    45, 44, 43, 42, 47, 46, 39, 38, 37, 36, 41, 40, // eyes
+    54, 53, 52, 51, 50, 49, 48, 59, 58, 57, 56, 55, // outer lips
+    64, 63, 62, 61, 60, 67, 66, 65, // inner lips
+];
+
+/// One face to train or validate on.
+#[derive(Debug, Clone)]
+pub struct FaceSample {
+    pub name: String,
+    pub image: GrayImage,
+    /// The square box around the ground-truth landmarks (the evaluation protocol's box).
+    pub face_box: FaceBox,
+    /// Ground truth with all the model's coefficients.
+    pub truth: Params,
+    /// Ground-truth 2D landmarks, `x(p*)`: the reference of the NME.
+    pub points: Vec<[f64; 2]>,
+    /// √(w·h) of the ground-truth landmarks' bounding box: the NME's normaliser.
+    pub norm: f64,
+}
+
+impl FaceSample {
+    pub fn new(
+        name: String,
+        image: GrayImage,
+        truth: Params,
+        model: &MorphableModel,
+    ) -> Option<Self> {
+        let mut x = vec![0.0; 2 * model.n_landmarks()];
+        model.project_landmarks(&truth, &mut x);
+        let points: Vec<[f64; 2]> = x.chunks_exact(2).map(|c| [c[0], c[1]]).collect();
+        let face_box = square_box_around(points.iter().copied())?;
+        let norm = bbox_norm(&points);
+        Some(Self {
+            name,
+            image,
+            face_box,
+            truth,
+            points,
+            norm,
+        })
+    }
+
+    /// Mean landmark error over all points, divided by [`Self::norm`] (the paper's NMEA for one
+    /// face).
+    pub fn nme(&self, x: &[f64]) -> f64 {
+        let sum: f64 = self
+            .points
+            .iter()
+            .zip(x.chunks_exact(2))
+            .map(|(g, p)| ((p[0] - g[0]).powi(2) + (p[1] - g[1]).powi(2)).sqrt())
+            .sum();
+        sum / self.points.len() as f64 / self.norm
+    }
+}
+
+/// √(w·h) of the bounding box of some points.
+pub fn bbox_norm(points: &[[f64; 2]]) -> f64 {
+    let (mut lo, mut hi) = ([f64::INFINITY; 2], [f64::NEG_INFINITY; 2]);
+    for p in points {
+        for i in 0..2 {
+            lo[i] = lo[i].min(p[i]);
+            hi[i] = hi[i].max(p[i]);
+        }
+    }
+    ((hi[0] - lo[0]) * (hi[1] - lo[1])).sqrt()
+}
+
+/// Turns ground truth into that of the horizontally flipped image.
+#[derive(Debug, Clone)]
+pub struct Mirror {
+    /// Least-squares map from a mirrored, re-ordered landmark shape (minus the mean) to
+    /// coefficients: the model's bases need not be symmetric, so the mirrored face's coefficients
+    /// are fitted, not permuted.
+    solve: DMatrix<f64>,
+    mean: DVector<f64>,
+}
+
+impl Mirror {
+    pub fn new(model: &MorphableModel) -> Self {
+        let lm = model.landmarks();
+        let (n3, n_id, n_exp) = (3 * lm.n_points(), lm.n_id(), lm.n_exp());
+        let a = DMatrix::from_fn(n3, n_id + n_exp, |r, c| {
+            if c < n_id {
+                f64::from(lm.identity_basis()[r * n_id + c])
+            } else {
+                f64::from(lm.expression_basis()[r * n_exp + c - n_id])
+            }
+        });
+        // More unknowns than equations: the smallest-coefficient solution (a tiny ridge), which is
+        // what the unit-variance prior prefers.
+        let mut ata = a.tr_mul(&a);
+        let eps = 1e-6 * ata.trace() / ata.nrows() as f64;
+        for i in 0..ata.nrows() {
+            ata[(i, i)] += eps;
+        }
+        let solve = ata
+            .cholesky()
+            .map(|c| c.solve(&a.transpose()))
+            .unwrap_or_else(|| DMatrix::zeros(n_id + n_exp, n3));
+        let mean = DVector::from_iterator(n3, lm.mean().iter().map(|&v| f64::from(v)));
+        Self { solve, mean }
+    }
+
+    /// The flipped face: image mirrored left–right, ground truth mirrored, landmarks re-ordered.
+    pub fn flip(&self, face: &FaceSample, model: &MorphableModel) -> Option<FaceSample> {
+        let (w, h) = (face.image.width(), face.image.height());
+        let mut px = vec![0u8; w * h];
+        for y in 0..h {
+            for x in 0..w {
+                px[y * w + x] = face.image.get(w - 1 - x, y);
+            }
+        }
+        let image = GrayImage::from_raw(w, h, px)?;
+        let t = &face.truth;
+        let lm = model.landmarks();
+        let mut shape = vec![0.0; 3 * lm.n_points()];
+        lm.shape_into(t.id(), t.exp(), &mut shape);
+        // S'_j = M · S_mirror(j), M = diag(−1, 1, 1).
+        let flipped = DVector::from_fn(shape.len(), |r, _| {
+            let (j, c) = (r / 3, r % 3);
+            let v = shape[3 * IBUG68_MIRROR[j] + c];
+            if c == 0 { -v } else { v }
+        });
+        let coef = &self.solve * (flipped - &self.mean);
+        let mut values = Vec::with_capacity(t.len());
+        // R' = M R M: pitch stays, yaw and roll change sign; u' = (w − 1) − u.
+        values.extend([
+            t.s(),
+            t.pitch(),
+            -t.yaw(),
+            -t.roll(),
+            (w as f64 - 1.0) - t.tx(),
+            t.ty(),
+        ]);
+        values.extend(coef.iter());
+        let truth = Params::from_values(values, t.n_id(), t.n_exp()).ok()?;
+        let mut out = FaceSample::new(format!("{}#mirror", face.name), image, truth, model)?;
+        // The reference landmarks are the original's, mirrored: exact, where the refitted
+        // coefficients are only close.
+        out.points = IBUG68_MIRROR
+            .iter()
+            .map(|&j| [(w as f64 - 1.0) - face.points[j][0], face.points[j][1]])
+            .collect();
+        out.norm = bbox_norm(&out.points);
+        Some(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mirror_permutation_is_an_involution() {
+        for (i, &j) in IBUG68_MIRROR.iter().enumerate() {
+            assert_eq!(IBUG68_MIRROR[j], i);
+        }
+    }
+}
