@@ -11,3 +11,4 @@ pub mod fit;
 pub mod image;
 pub mod locate;
 pub mod model;
+pub mod track;

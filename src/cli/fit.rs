@@ -184,8 +184,18 @@ impl Fitter<'_> {
 }
 
 pub fn run(args: FitArgs) -> Result<()> {
-    let images = list_images(&args.images)?;
+    let mut images = list_images(&args.images)?;
     let boxes = args.boxes.as_deref().map(read_boxes).transpose()?;
+    // A folder with a box file: the faces the file names.
+    if let (Some(b), true) = (&boxes, args.images.is_dir()) {
+        images.retain(|(name, _)| b.contains_key(name));
+        if images.is_empty() {
+            bail!(
+                "none of the images named in --boxes is in {}",
+                args.images.display()
+            );
+        }
+    }
     let predictor = load_shape_predictor(args.landmarks.as_deref())?;
     let model_and_update = match args.method {
         Method::Ert => None,

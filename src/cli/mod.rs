@@ -1,6 +1,7 @@
 //! Subcommands, one a file.
 
 mod build_model;
+mod eval;
 mod fit;
 mod models;
 mod progress;
@@ -27,6 +28,8 @@ pub enum Command {
     Fit(fit::FitArgs),
     /// Train the PRM and PARM regressors and choose PCLM's prior weight on AFLW2000-3D.
     Train(train::TrainArgs),
+    /// Evaluate the methods on held-out AFLW2000-3D faces: NME tables, per stage, CED.
+    Eval(eval::EvalArgs),
 }
 
 /// How a face is fitted.
@@ -47,6 +50,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::BuildModel(args) => build_model::run(&args),
         Command::Fit(args) => fit::run(args),
         Command::Train(args) => train::run(args),
+        Command::Eval(args) => eval::run(args),
     }
 }
 

@@ -13,6 +13,8 @@ use facetrack::model::{MODEL_FILE_NAME, MODEL_HINT, MorphableModel};
 pub const PRM_FILE: &str = "prm.bin";
 pub const PARM_FILE: &str = "parm.bin";
 pub const PCLM_FILE: &str = "pclm.json";
+/// PARM trained from warm starts, for tracking.
+pub const PARM_TRACK_FILE: &str = "parm_track.bin";
 const TRAIN_HINT: &str = "it is committed in models/; remake it with `facetrack train --data ../shared/data/aflw2000-3d --out models/`";
 
 /// dlib's 68-point shape predictor.
@@ -57,6 +59,13 @@ pub fn load_regressors(name: &str) -> Result<RegressorCascade> {
             path.display()
         )
     })
+}
+
+/// A regressor file named on the command line.
+pub fn load_regressors_from(path: &Path) -> Result<RegressorCascade> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    RegressorCascade::from_bytes(&bytes)
+        .with_context(|| format!("{} is not a usable regressor file", path.display()))
 }
 
 /// PCLM's settings (`pclm.json`).

@@ -15,7 +15,9 @@ use facetrack::fit::training_set::{FaceSample, Mirror};
 use facetrack::fit::{Cascade, ParamUpdate, Pclm, RegressorKind, training};
 use facetrack::model::MorphableModel;
 
-use super::models::{PARM_FILE, PCLM_FILE, PRM_FILE, load_face_model, load_shape_predictor};
+use super::models::{
+    PARM_FILE, PARM_TRACK_FILE, PCLM_FILE, PRM_FILE, load_face_model, load_shape_predictor,
+};
 use super::progress::Progress;
 
 #[derive(Debug, Args)]
@@ -40,9 +42,13 @@ pub struct TrainArgs {
     /// Cold starts (jittered boxes) per training image.
     #[arg(long, default_value_t = 3)]
     cold_starts: usize,
-    /// Perturbed ground-truth starts per training image.
-    #[arg(long, default_value_t = 3)]
+    /// Perturbed ground-truth starts per training image (the cold cascades validate best with
+    /// none; the tracking cascade uses 3 when this is 0).
+    #[arg(long, default_value_t = 0)]
     warm_starts: usize,
+    /// Leave out of training the faces whose ground-truth pitch or roll reaches this (degrees).
+    #[arg(long, default_value_t = 50.0)]
+    max_train_angle: f64,
     /// Do not add the mirrored training images.
     #[arg(long)]
     no_mirror: bool,
@@ -52,6 +58,10 @@ pub struct TrainArgs {
     /// Train on the first N training images only (for quick experiments and tests).
     #[arg(long)]
     limit: Option<usize>,
+    /// Train the tracking cascade instead: PARM from perturbed ground truth only (warm starts),
+    /// written to parm_track.bin.
+    #[arg(long)]
+    track: bool,
     /// Report validation figures without writing anything.
     #[arg(long)]
     dry_run: bool,
@@ -76,6 +86,11 @@ pub fn run(args: TrainArgs) -> Result<()> {
     if let Some(n) = args.limit {
         train.truncate(n);
     }
+    // Near yaw = ±90° the dataset's Euler angles turn ambiguous (pitch and roll trade off, and
+    // some faces carry pitch ±100°): their angle targets contradict their neighbours' and pull
+    // the linear regressors. They stay in validation and evaluation.
+    let max_angle = args.max_train_angle.to_radians();
+    train.retain(|f| f.truth.pitch().abs() < max_angle && f.truth.roll().abs() < max_angle);
     let valid = load_split(
         &aflw,
         &model,
@@ -109,16 +124,34 @@ pub fn run(args: TrainArgs) -> Result<()> {
         hide_invisible: !args.keep_invisible,
         ..TrainConfig::default()
     };
-    for (kind, which, file) in [
-        (RegressorKind::Prm, Which::Prm, PRM_FILE),
-        (RegressorKind::Parm, Which::Parm, PARM_FILE),
-    ] {
+    let jobs = if args.track {
+        vec![(RegressorKind::Parm, Which::Parm, PARM_TRACK_FILE)]
+    } else {
+        vec![
+            (RegressorKind::Prm, Which::Prm, PRM_FILE),
+            (RegressorKind::Parm, Which::Parm, PARM_FILE),
+        ]
+    };
+    for (kind, which, file) in jobs {
         if args.only != Which::All && args.only != which {
             continue;
         }
-        let cfg = TrainConfig {
-            kind,
-            ..base.clone()
+        let cfg = if args.track {
+            TrainConfig {
+                kind,
+                cold_starts: 0,
+                warm_starts: if args.warm_starts == 0 {
+                    3
+                } else {
+                    args.warm_starts
+                },
+                ..base.clone()
+            }
+        } else {
+            TrainConfig {
+                kind,
+                ..base.clone()
+            }
         };
         eprintln!(
             "{kind:?}: {} identity and {} expression coefficients, {} stages",
@@ -135,9 +168,26 @@ pub fn run(args: TrainArgs) -> Result<()> {
                     100.0 * r.valid_nme
                 );
             });
-        write(&args, file, &cascade.to_bytes())?;
+        let update = ParamUpdate::Regression(cascade);
+        let cold: Vec<String> = [5, 7, cfg.stages]
+            .iter()
+            .map(|&k| {
+                format!(
+                    "{:.3}",
+                    100.0 * validation_nme(&model, &predictor, &update, &valid, k)
+                )
+            })
+            .collect();
+        eprintln!(
+            "  cold-start validation NME % at stages 5 / 7 / {}: {}",
+            cfg.stages,
+            cold.join(" / ")
+        );
+        if let ParamUpdate::Regression(cascade) = &update {
+            write(&args, file, &cascade.to_bytes())?;
+        }
     }
-    if matches!(args.only, Which::All | Which::Pclm) {
+    if !args.track && matches!(args.only, Which::All | Which::Pclm) {
         let pclm = choose_pclm(&model, &predictor, &train, &valid, &base);
         write(
             &args,

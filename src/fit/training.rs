@@ -16,9 +16,9 @@ use super::cascade::{Cascade, ParamUpdate};
 use super::regressor::{AffineMap, RegressorCascade, RegressorKind};
 use super::ridge::RidgeProblem;
 use super::training_set::FaceSample;
-use crate::align::detect::square_box_around;
 use crate::align::{FaceBox, ShapePredictor};
 use crate::model::{MorphableModel, Params};
+use crate::track::warm_start::box_around;
 
 #[derive(Debug, Clone)]
 pub struct TrainConfig {
@@ -128,14 +128,6 @@ pub fn cold_params(
     p
 }
 
-/// The box a warm start runs in: the square box around the start's own landmarks, as the tracker
-/// takes it around the previous frame's fit.
-pub fn box_around(model: &MorphableModel, p: &Params) -> Option<FaceBox> {
-    let mut x = vec![0.0; 2 * model.n_landmarks()];
-    model.project_landmarks(p, &mut x);
-    square_box_around(x.chunks_exact(2).map(|c| [c[0], c[1]]))
-}
-
 /// Ground truth moved by a random motion of size `m`, with `n_id`/`n_exp` coefficients.
 pub fn perturb(
     truth: &Params,
@@ -170,6 +162,7 @@ pub fn make_starts(
 ) -> Vec<Start> {
     let size = model_face_size(model);
     let mut starts = Vec::new();
+    let mut x = vec![0.0; 2 * model.n_landmarks()];
     for (i, f) in faces.iter().enumerate() {
         let b = f.face_box;
         let side = ((b.right - b.left) * (b.bottom - b.top)).sqrt();
@@ -198,7 +191,7 @@ pub fn make_starts(
         }
         for _ in 0..cfg.warm_starts {
             let p = perturb(&f.truth, WARM_PERTURBATION, side, cfg.n_id, cfg.n_exp, rng);
-            if let Some(wb) = box_around(model, &p) {
+            if let Some(wb) = box_around(model, &p, &mut x) {
                 starts.push(Start {
                     face: i,
                     face_box: wb,
@@ -233,9 +226,10 @@ pub fn train_cascade(
         stages: Vec::new(),
     };
     let mut train_starts = make_starts(train, model, cfg, init, true, &mut rng);
+    // Validation mirrors what the cascade is for: one start of each kind it is trained on.
     let valid_cfg = TrainConfig {
-        cold_starts: 1,
-        warm_starts: 1,
+        cold_starts: cfg.cold_starts.min(1),
+        warm_starts: cfg.warm_starts.min(1),
         ..cfg.clone()
     };
     let mut valid_starts = make_starts(valid, model, &valid_cfg, init, false, &mut rng);
