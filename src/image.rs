@@ -14,7 +14,11 @@ pub struct GrayImage {
 impl GrayImage {
     /// Wraps existing pixels; `None` when the buffer does not hold `width * height` bytes.
     pub fn from_raw(width: usize, height: usize, data: Vec<u8>) -> Option<Self> {
-        (data.len() == width.checked_mul(height)?).then_some(Self { width, height, data })
+        (data.len() == width.checked_mul(height)?).then_some(Self {
+            width,
+            height,
+            data,
+        })
     }
 
     pub fn width(&self) -> usize {

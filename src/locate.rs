@@ -20,7 +20,11 @@ pub struct NotFound {
 }
 
 fn list(paths: &[PathBuf]) -> String {
-    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Finds a model file by name. An explicit path is taken as it is (and must exist); otherwise the
@@ -33,7 +37,10 @@ pub fn find_model(
 ) -> Result<PathBuf, NotFound> {
     let candidates: Vec<PathBuf> = match explicit {
         Some(p) => vec![p.to_owned()],
-        None => search_dirs(system_dirs).into_iter().map(|d| d.join(name)).collect(),
+        None => search_dirs(system_dirs)
+            .into_iter()
+            .map(|d| d.join(name))
+            .collect(),
     };
     candidates
         .iter()
@@ -51,7 +58,10 @@ fn search_dirs(system_dirs: &[&str]) -> Vec<PathBuf> {
     if let Some(d) = std::env::var_os("FACETRACK_MODELS") {
         dirs.push(PathBuf::from(d));
     }
-    if let Some(exe_dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_owned)) {
+    if let Some(exe_dir) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_owned))
+    {
         dirs.push(exe_dir.join("models"));
     }
     dirs.push(PathBuf::from("models"));
@@ -70,13 +80,20 @@ mod tests {
     fn explicit_missing_path_is_named_with_the_hint() {
         let err = find_model(Some(Path::new("/nope/x.dat")), "x.dat", &[], "get it").unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("/nope/x.dat") && msg.contains("get it"), "{msg}");
+        assert!(
+            msg.contains("/nope/x.dat") && msg.contains("get it"),
+            "{msg}"
+        );
     }
 
     #[test]
     fn search_lists_every_place_it_looked() {
         let err = find_model(None, "no-such-model.bin", &["/opt/nowhere"], "h").unwrap_err();
         assert!(err.searched.iter().any(|p| p.starts_with("/opt/nowhere")));
-        assert!(err.searched.iter().any(|p| p.ends_with("models/no-such-model.bin")));
+        assert!(
+            err.searched
+                .iter()
+                .any(|p| p.ends_with("models/no-such-model.bin"))
+        );
     }
 }

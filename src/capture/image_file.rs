@@ -65,7 +65,8 @@ fn decode_rgb(bytes: &[u8]) -> Result<RgbImage, String> {
 }
 
 fn decode_jpeg(bytes: &[u8]) -> Result<RgbImage, String> {
-    let img = turbojpeg::decompress(bytes, turbojpeg::PixelFormat::RGB).map_err(|e| e.to_string())?;
+    let img =
+        turbojpeg::decompress(bytes, turbojpeg::PixelFormat::RGB).map_err(|e| e.to_string())?;
     if img.width == 0 || img.height == 0 {
         return Err("image has no pixels".into());
     }
@@ -93,7 +94,10 @@ mod tests {
             let p = dir.path().join(name);
             std::fs::write(&p, bytes).unwrap();
             let err = load_rgb(&p).unwrap_err();
-            assert!(matches!(err, ImageFileError::Decode { .. }), "{name}: {err}");
+            assert!(
+                matches!(err, ImageFileError::Decode { .. }),
+                "{name}: {err}"
+            );
             assert!(err.to_string().contains(name));
         }
     }

@@ -3,7 +3,11 @@
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "facetrack", version, about = "Real-time 3D face tracking with the PARM cascade")]
+#[command(
+    name = "facetrack",
+    version,
+    about = "Real-time 3D face tracking with the PARM cascade"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
