@@ -5,10 +5,13 @@
 //! [`ShapePredictor::predict`] reproduces dlib's `shape_predictor::operator()` to the rounding:
 //! the same float/double choices at every step where a rounding could flip (see `run_stage`).
 //!
-//! Evaluation layout, chosen for speed (the model is ~65 MB of leaf vectors, so memory traffic
-//! dominates): each stage first computes all its tree leaves, then adds the leaf vectors in tree
-//! order into the current shape. Leaf vectors are padded to whole 64-byte blocks so that each
-//! starts on a cache line, and are prefetched a few trees ahead of the additions.
+//! Evaluation layout, chosen for speed (the model is ~65 MB of leaf vectors and a face reads
+//! ~4 MB of them, so memory traffic dominates): each stage first places its feature pixels, then
+//! walks all its trees, asking for each selected leaf as soon as it is known, and only then adds
+//! the leaf vectors in tree order into the current shape. Leaf vectors are padded to whole
+//! 64-byte blocks so that each starts on a cache line, and live on huge pages where Linux allows.
+//! Tried and dropped: interleaving the additions a few trees behind the walk, and prefetching
+//! split nodes ahead (both slower).
 
 use thiserror::Error;
 
@@ -82,7 +85,7 @@ struct Block([f32; LANES]);
 const LANES: usize = 16;
 
 /// One split node: go left when `f[idx1] − f[idx2] > thresh`. Indices fit 16 bits (dlib's
-/// default is 400–500 feature pixels a stage), keeping a 15-node tree in two cache lines.
+/// default is 400–500 feature pixels a stage), keeping a 15-node tree in 120 bytes.
 #[derive(Debug, Clone, Copy)]
 #[repr(C)]
 struct Split {
@@ -131,6 +134,8 @@ pub struct ErtScratch {
     /// The current shape, box-normalised, interleaved x, y, padded to whole blocks.
     shape: Vec<Block>,
     features: Vec<f32>,
+    /// Per feature pixel of a stage: its index in the image, `usize::MAX` outside.
+    pixel_at: Vec<usize>,
     /// Per tree of a stage: first block of its selected leaf in `ShapePredictor::leaves`.
     leaf_blocks: Vec<u32>,
 }
@@ -523,6 +528,7 @@ impl ShapePredictor {
         let ErtScratch {
             shape,
             features,
+            pixel_at,
             leaf_blocks,
         } = scratch;
 
@@ -531,7 +537,7 @@ impl ShapePredictor {
         let (w, h) = rect.span();
         let (width, height) = (image.width() as i64, image.height() as i64);
         let pixels = image.pixels();
-        for ((f, &a), d) in features.iter_mut().zip(&stage.anchors).zip(&stage.deltas) {
+        for ((o, &a), d) in pixel_at.iter_mut().zip(&stage.anchors).zip(&stage.deltas) {
             let (ax, ay) = point(shape, a as usize);
             // In f32, in dlib's order: (tform · delta) + anchor point.
             let x = (t00 * d[0] + t01 * d[1]) + ax;
@@ -539,11 +545,19 @@ impl ShapePredictor {
             // Then to the image in double and rounded as dlib's dpoint → point does.
             let px = round_half_up(rect.left + f64::from(x) * w);
             let py = round_half_up(rect.top + f64::from(y) * h);
-            *f = if (0..width).contains(&px) && (0..height).contains(&py) {
-                f32::from(pixels[(py * width + px) as usize])
+            *o = if (0..width).contains(&px) && (0..height).contains(&py) {
+                let at = (py * width + px) as usize;
+                // Reading the pixel here would stall on each cache miss of a fresh frame; asking
+                // for all of them first overlaps the misses (~10 % a face).
+                prefetch(&pixels[at], Level::L1);
+                at
             } else {
-                0.0
+                usize::MAX
             };
+        }
+        // dlib reads 0 outside the image.
+        for (f, &o) in features.iter_mut().zip(&pixel_at[..stage.anchors.len()]) {
+            *f = pixels.get(o).map_or(0.0, |&v| f32::from(v));
         }
 
         let spt = self.splits_per_tree;
@@ -564,7 +578,9 @@ impl ShapePredictor {
             // The leaves are far too many to stay cached. Asking for each as soon as it is known
             // keeps many fetches in flight while the other trees are walked, instead of paying
             // the memory latency tree by tree during the additions.
-            prefetch(&self.leaves[start..start + bpl]);
+            for b in &self.leaves[start..start + bpl] {
+                prefetch(b, Level::L2);
+            }
             *lb = start as u32;
         }
         accumulate(shape, &self.leaves, leaf_blocks, bpl);
@@ -704,19 +720,32 @@ fn accumulate(shape: &mut [Block], leaves: &[Block], leaf_blocks: &[u32], bpl: u
     }
 }
 
-/// Asks for `blocks` to be brought into the cache ahead of use. Into L2 (hint T1) rather than
-/// L1: a stage's 500 leaves (288 kB) do not fit L1, and L2 keeps more fetches in flight; measured
-/// ~25 % faster than T0 on Zen 4.
+/// Which cache a prefetch fills.
+#[derive(Clone, Copy)]
+enum Level {
+    L1,
+    /// Leaves go to L2 only: a stage's 500 leaves (288 kB) do not fit L1, and L2 keeps more
+    /// fetches in flight; measured ~25 % faster than into L1 on Zen 4.
+    L2,
+}
+
+/// Asks for the cache line holding `v` to be fetched ahead of use.
 #[inline(always)]
-fn prefetch(blocks: &[Block]) {
+fn prefetch<T>(v: &T, level: Level) {
     #[cfg(target_arch = "x86_64")]
-    for b in blocks {
-        use std::arch::x86_64::{_MM_HINT_T1, _mm_prefetch};
-        // SAFETY: a prefetch is only a hint; it never faults, and the address is a live block.
-        unsafe { _mm_prefetch::<_MM_HINT_T1>((b as *const Block).cast::<i8>()) };
+    {
+        use std::arch::x86_64::{_MM_HINT_T0, _MM_HINT_T1, _mm_prefetch};
+        let p = (v as *const T).cast::<i8>();
+        // SAFETY: a prefetch is only a hint; it never faults, and `p` points into a live value.
+        unsafe {
+            match level {
+                Level::L1 => _mm_prefetch::<_MM_HINT_T0>(p),
+                Level::L2 => _mm_prefetch::<_MM_HINT_T1>(p),
+            }
+        }
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = blocks;
+    let _ = (v, level);
 }
 
 /// `floor(v + 0.5)`, dlib's rounding to a pixel, without a libm call: x86-64's baseline has no
@@ -736,6 +765,7 @@ impl ErtScratch {
         }
         if self.features.len() < model.max_features {
             self.features.resize(model.max_features, 0.0);
+            self.pixel_at.resize(model.max_features, usize::MAX);
         }
         if self.leaf_blocks.len() < model.max_trees {
             self.leaf_blocks.resize(model.max_trees, 0);
