@@ -74,6 +74,7 @@ impl<'a> Reader<'a> {
         self.bytes.len() - self.pos
     }
 
+    #[cold]
     pub(crate) fn truncated(&self, at: impl Display) -> DlibModelError {
         DlibModelError::Truncated {
             offset: self.pos,
@@ -81,6 +82,7 @@ impl<'a> Reader<'a> {
         }
     }
 
+    #[cold]
     pub(crate) fn corrupt(
         &self,
         offset: usize,
@@ -110,24 +112,40 @@ impl<'a> Reader<'a> {
         // dlib itself refuses a zero byte count (zero is written as one byte 0x00) and never sets
         // bits 4–6; either is a sign of a damaged or foreign file.
         if size == 0 || size > max_bytes || control & 0x70 != 0 {
-            return Err(self.corrupt(
-                start,
-                at,
-                format_args!(
-                    "bad integer header 0x{control:02x} (expected at most {max_bytes} bytes)"
-                ),
-            ));
+            return Err(self.bad_header(control, max_bytes, at));
         }
         let end = start + 1 + size as usize;
-        let Some(magnitude) = self.bytes.get(start + 1..end) else {
-            return Err(self.truncated(at));
+        // Fast path, nearly every number of a model file: load eight bytes at once and keep the
+        // `size` low ones.
+        let value = if let Some(word) = self.bytes.get(start + 1..start + 9) {
+            let mut eight = [0u8; 8];
+            eight.copy_from_slice(word);
+            let word = u64::from_le_bytes(eight);
+            if size == 8 {
+                word
+            } else {
+                word & ((1u64 << (8 * size)) - 1)
+            }
+        } else {
+            let Some(magnitude) = self.bytes.get(start + 1..end) else {
+                return Err(self.truncated(at));
+            };
+            magnitude
+                .iter()
+                .rev()
+                .fold(0u64, |acc, &b| (acc << 8) | u64::from(b))
         };
-        let value = magnitude
-            .iter()
-            .rev()
-            .fold(0u64, |acc, &b| (acc << 8) | u64::from(b));
         self.pos = end;
         Ok((control & 0x80 != 0, value))
+    }
+
+    #[cold]
+    fn bad_header(&self, control: u8, max_bytes: u8, at: impl Display) -> DlibModelError {
+        self.corrupt(
+            self.pos,
+            at,
+            format_args!("bad integer header 0x{control:02x} (expected at most {max_bytes} bytes)"),
+        )
     }
 
     /// An unsigned integer written from a type of at most `max_bytes` bytes.
@@ -227,7 +245,10 @@ impl<'a> Reader<'a> {
         let start = self.pos;
         let nr = self.signed(8, at)?.unsigned_abs();
         let nc = self.signed(8, at)?.unsigned_abs();
-        let n = u128::from(nr) * u128::from(nc);
+        // Each dimension on its own too: a matrix with 0 columns would let any row count through.
+        let n = u128::from(nr)
+            .saturating_mul(u128::from(nc))
+            .max(u128::from(nr.max(nc)));
         self.check_fits(start, n, min_element_bytes, at, || {
             format!("a {nr}×{nc} matrix")
         })?;
@@ -243,8 +264,8 @@ impl<'a> Reader<'a> {
         at: impl Display,
         what: impl FnOnce() -> String,
     ) -> Result<(), DlibModelError> {
-        // u128: a u64 count times a small element size cannot overflow.
-        let needed = n * min_element_bytes as u128;
+        // Saturating: a matrix's rows × columns can reach 2^126 already.
+        let needed = n.saturating_mul(min_element_bytes as u128);
         if needed <= self.remaining() as u128 {
             return Ok(());
         }
