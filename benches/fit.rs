@@ -1,0 +1,81 @@
+//! Speed of the PARM framework per face, single-threaded: PCLM, PRM and PARM over dlib's ERT
+//! stages at 5, 7 and all 15 stages, from the cold start in the ground-truth box, on 50 held-out
+//! AFLW2000-3D faces (decoded before anything is timed).
+//!
+//!     cargo bench --bench fit
+
+use std::hint::black_box;
+use std::path::Path;
+
+use criterion::{BenchmarkId, Criterion};
+use facetrack::align::ShapePredictor;
+use facetrack::eval::faces::{Split, load_faces};
+use facetrack::fit::{Cascade, ParamUpdate, Pclm, RegressorCascade};
+use facetrack::model::MorphableModel;
+
+const FACES: usize = 50;
+
+fn read(name: &str) -> Vec<u8> {
+    std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("models")
+            .join(name),
+    )
+    .expect("committed model")
+}
+
+fn main() {
+    let model = MorphableModel::from_bytes(&read("face_model.bin")).expect("face model");
+    let predictor = ShapePredictor::from_dlib_bytes(
+        &std::fs::read("/usr/share/dlib/shape_predictor_68_face_landmarks.dat")
+            .expect("apt-get install libdlib-data"),
+    )
+    .expect("dlib model");
+    let aflw = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/aflw2000-3d");
+    let mut faces = load_faces(&aflw, &model, Split::Validation, || {}).expect("shared data");
+    faces.truncate(FACES);
+    let pclm: Pclm = serde_json::from_slice(&read("pclm.json")).expect("pclm.json");
+    let methods = [
+        ("pclm", ParamUpdate::Pclm(pclm)),
+        (
+            "prm",
+            ParamUpdate::Regression(
+                RegressorCascade::from_bytes(&read("prm.bin")).expect("prm.bin"),
+            ),
+        ),
+        (
+            "parm",
+            ParamUpdate::Regression(
+                RegressorCascade::from_bytes(&read("parm.bin")).expect("parm.bin"),
+            ),
+        ),
+    ];
+
+    let mut c = Criterion::default().configure_from_args().sample_size(20);
+    let mut group = c.benchmark_group("fit_per_face");
+    for (name, update) in &methods {
+        let cascade = Cascade::new(&model, &predictor, update);
+        let mut scratch = cascade.scratch();
+        for stages in [5, 7, 15] {
+            let mut i = 0;
+            group.bench_function(BenchmarkId::new(*name, stages), |b| {
+                b.iter(|| {
+                    let f = &faces[i % faces.len()];
+                    i += 1;
+                    let mut p = cascade.cold_start(&f.face_box);
+                    let r = cascade.fit(
+                        &f.image,
+                        &f.face_box,
+                        &mut p,
+                        stages,
+                        &mut scratch,
+                        |_, _, _| {},
+                    );
+                    black_box((r.is_ok(), p.s()))
+                })
+            });
+        }
+    }
+    group.finish();
+    c.final_summary();
+}
