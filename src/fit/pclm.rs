@@ -6,7 +6,7 @@
 //! multiplied by how much a normalised unit moves them): the raw scale is ~1e-3 against
 //! coefficients of ~1, and the normal equations would otherwise span 1e15.
 
-use nalgebra::DMatrix;
+use nalgebra::{DMatrix, DVector};
 use serde::{Deserialize, Serialize};
 
 use super::box_frame::BoxFrame;
@@ -29,16 +29,18 @@ pub struct Pclm {
 #[derive(Debug, Clone)]
 pub struct PclmScratch {
     jac: DMatrix<f64>,
-    normal: Vec<f64>,
-    rhs: Vec<f64>,
+    normal: DMatrix<f64>,
+    rhs: DVector<f64>,
+    dx: DVector<f64>,
 }
 
 impl PclmScratch {
     pub fn new(n_landmarks: usize, n_params: usize) -> Self {
         Self {
             jac: DMatrix::zeros(2 * n_landmarks, n_params),
-            normal: vec![0.0; n_params * n_params],
-            rhs: vec![0.0; n_params],
+            normal: DMatrix::zeros(n_params, n_params),
+            rhs: DVector::zeros(n_params),
+            dx: DVector::zeros(2 * n_landmarks),
         }
     }
 
@@ -48,9 +50,10 @@ impl PclmScratch {
 }
 
 impl Pclm {
-    /// One step. `scratch.jac` holds `∂x/∂p` at `p` (raw units); `dx` the landmark update in pixels,
-    /// interleaved; `weight[i]` 0 or 1 per landmark. Writes the raw update into `dp`. Returns false
-    /// when the normal equations are singular (no landmark weighted, a degenerate pose).
+    /// One step. `scratch.jac` holds `∂x/∂p` at `p` (raw units; it is overwritten); `dx` the
+    /// landmark update in pixels, interleaved; `weight[i]` 0 or 1 per landmark. Writes the raw
+    /// update into `dp`. Returns false when the normal equations are singular (no landmark
+    /// weighted, a degenerate pose).
     pub fn step(
         &self,
         p: &Params,
@@ -66,31 +69,22 @@ impl Pclm {
             Params::TX | Params::TY => frame.size,
             _ => 1.0,
         };
-        let jac = &scratch.jac;
-        for a in 0..n {
-            let ca = col_scale(a);
-            let ja = jac.column(a);
-            let mut g = 0.0;
-            for (r, &v) in ja.iter().enumerate() {
-                g += v * weight[r / 2] * dx[r];
-            }
-            scratch.rhs[a] = g * ca;
-            for b in a..n {
-                let jb = jac.column(b);
-                let mut s = 0.0;
-                for (r, (&u, &v)) in ja.iter().zip(jb.iter()).enumerate() {
-                    s += u * v * weight[r / 2];
-                }
-                let v = s * ca * col_scale(b);
-                scratch.normal[a * n + b] = v;
-                scratch.normal[b * n + a] = v;
+        // Weighted rows and normalised columns, so that the products below are plain GEMMs.
+        for (j, mut col) in scratch.jac.column_iter_mut().enumerate() {
+            let c = col_scale(j);
+            for (r, v) in col.iter_mut().enumerate() {
+                *v *= c * weight[r / 2];
             }
         }
+        scratch.dx.copy_from_slice(dx);
+        scratch.jac.tr_mul_to(&scratch.jac, &mut scratch.normal);
+        scratch.jac.tr_mul_to(&scratch.dx, &mut scratch.rhs);
         for j in Params::N_POSE..n {
-            scratch.normal[j * n + j] += self.r;
+            scratch.normal[(j, j)] += self.r;
             scratch.rhs[j] -= self.r * p.as_slice()[j];
         }
-        if !cholesky_solve(&mut scratch.normal, n, &mut scratch.rhs) {
+        // Symmetric: its column-major storage reads as row-major too.
+        if !cholesky_solve(scratch.normal.as_mut_slice(), n, scratch.rhs.as_mut_slice()) {
             return false;
         }
         for (j, d) in dp.iter_mut().enumerate() {
