@@ -11,7 +11,7 @@ use facetrack::fit::training::{Perturbation, TrainConfig, perturb, train_cascade
 use facetrack::fit::training_set::FaceSample;
 use facetrack::fit::{Cascade, ParamUpdate, RegressorCascade, RegressorKind};
 use facetrack::model::MorphableModel;
-use facetrack::track::warm_start::box_around;
+use facetrack::track::warm_start::{box_around, fit_from_previous};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
@@ -91,11 +91,13 @@ fn training_on_a_small_subset_reduces_the_error() {
         reports.windows(2).all(|w| w[1].train_nme < w[0].train_nme),
         "{reports:?}"
     );
-    // The file keeps what was trained.
+    // The file keeps what was trained, and training again gives the same bytes.
     assert_eq!(
         RegressorCascade::from_bytes(&cascade.to_bytes()).unwrap(),
         cascade
     );
+    let (again, _) = train_cascade(model(), predictor(), train, &valid[..30], &cfg, |_, _| {});
+    assert_eq!(again.to_bytes(), cascade.to_bytes());
     let update = ParamUpdate::Regression(cascade);
     let start = cold_nme(&update, &valid[..30], 0);
     let after = cold_nme(&update, &valid[..30], 3);
@@ -145,7 +147,7 @@ fn warm_start_ends_at_least_as_close_as_a_cold_start_in_fewer_stages() {
     let mut per_stage = [0.0; 5];
     for f in faces {
         let side = (f.face_box.right - f.face_box.left).abs();
-        let mut p = perturb(
+        let start = perturb(
             &f.truth,
             motion,
             side,
@@ -153,13 +155,21 @@ fn warm_start_ends_at_least_as_close_as_a_cold_start_in_fewer_stages() {
             cascade.update.n_exp(),
             &mut rng,
         );
-        let b = box_around(model(), &p, &mut x).unwrap();
+        let b = box_around(model(), &start, &mut x).unwrap();
+        let mut p = start.clone();
         cascade
             .fit(&f.image, &b, &mut p, 5, &mut scratch, |k, p, _| {
                 model().project_landmarks(p, &mut x);
                 per_stage[k] += f.nme(&x) / faces.len() as f64;
             })
             .unwrap();
+        // The tracker's entry point does the same.
+        let mut q = start;
+        assert_eq!(
+            fit_from_previous(&cascade, &f.image, &mut q, 5, &mut scratch, &mut x).unwrap(),
+            b
+        );
+        assert_eq!(p, q);
     }
     println!(
         "cold start after 15 stages {:.2} %; warm start after 1..5 stages {:?}",

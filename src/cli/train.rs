@@ -58,6 +58,9 @@ pub struct TrainArgs {
     /// Train on the first N training images only (for quick experiments and tests).
     #[arg(long)]
     limit: Option<usize>,
+    /// Seed of the random starts.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
     /// Train the tracking cascade instead: PARM from perturbed ground truth only (warm starts),
     /// written to parm_track.bin.
     #[arg(long)]
@@ -122,6 +125,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         cold_starts: args.cold_starts,
         warm_starts: args.warm_starts,
         hide_invisible: !args.keep_invisible,
+        seed: args.seed,
         ..TrainConfig::default()
     };
     let jobs = if args.track {
