@@ -22,7 +22,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 use super::Method;
-use super::models::{load_face_model, load_regressors_from, load_shape_predictor, load_update};
+use super::models::{load_face_model, load_regressors, load_shape_predictor, load_update};
 use super::progress::Progress;
 
 #[derive(Debug, Args)]
@@ -105,7 +105,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         .map(|&m| match (m, &args.regressors) {
             (Method::Ert, _) => Ok(None),
             (Method::Prm | Method::Parm, Some(path)) => {
-                load_regressors_from(path).map(|r| Some(ParamUpdate::Regression(r)))
+                load_regressors(Some(path), "").map(|r| Some(ParamUpdate::Regression(r)))
             }
             _ => load_update(m).map(Some),
         })

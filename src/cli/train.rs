@@ -248,7 +248,7 @@ fn choose_pclm(
         cfg.n_id, cfg.n_exp
     );
     eprintln!("  prior r   validation NME %");
-    for r in [1.0, 10.0, 100.0, 1000.0, 1e4, 1e5] {
+    for r in [0.01, 0.1, 1.0, 10.0, 100.0, 1000.0, 1e4] {
         let pclm = Pclm {
             n_id: cfg.n_id,
             n_exp: cfg.n_exp,

@@ -102,11 +102,6 @@ impl FitScratch {
     pub fn visible(&self) -> &[bool] {
         &self.visible
     }
-
-    /// The landmark update of the last stage run, in pixels, interleaved.
-    pub fn last_dx(&self) -> &[f64] {
-        &self.dx
-    }
 }
 
 impl<'a> Cascade<'a> {
