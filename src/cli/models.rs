@@ -86,7 +86,9 @@ pub fn load_update(method: super::Method) -> Result<ParamUpdate> {
     Ok(match method {
         super::Method::Pclm => ParamUpdate::Pclm(load_pclm()?),
         super::Method::Prm => ParamUpdate::Regression(load_regressors(PRM_FILE)?),
-        super::Method::Parm => ParamUpdate::Regression(load_regressors(PARM_FILE)?),
+        super::Method::Parm | super::Method::ParmJoint => {
+            ParamUpdate::Regression(load_regressors(PARM_FILE)?)
+        }
         super::Method::Ert => anyhow::bail!("ert has no parameter update"),
     })
 }
