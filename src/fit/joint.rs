@@ -85,6 +85,8 @@ pub struct JointConfig {
     pub iterations: usize,
     /// Gauss-Newton steps for each pose estimate.
     pub pose_steps: usize,
+    /// Gauss-Newton steps on pose and shape together after each alternation.
+    pub joint_steps: usize,
 }
 
 impl Default for JointConfig {
@@ -99,6 +101,7 @@ impl Default for JointConfig {
             prior_exp: 0.001,
             iterations: 4,
             pose_steps: 3,
+            joint_steps: 1,
         }
     }
 }
@@ -141,6 +144,9 @@ pub enum Side {
     Right,
 }
 
+/// The coordinate pairs `(c, d)`, `c ≤ d`, of the pre-summed `G_cd + G_dc`.
+const SYM_PAIRS: [(usize, usize); 6] = [(0, 0), (1, 1), (2, 2), (0, 1), (0, 2), (1, 2)];
+
 /// The model's landmark bases in the layout the solve reads, with the per-model sums of the
 /// shape solve; built once per model and configuration.
 #[derive(Debug, Clone)]
@@ -155,10 +161,13 @@ pub struct JointSolver {
     mean_centred: Vec<f64>,
     /// `Bᵢ`, point after point, 3 rows of `n_id + n_exp` (identity then expression).
     basis: Vec<f64>,
-    /// `G_cd = Σᵢ Bᵢ[c]ᵀ Bᵢ[d]`, 9 matrices `n × n`, row-major, `(c, d)` in row-major order.
-    gram_cd: Vec<f64>,
+    /// `G_cc` and `G_cd + G_dc` (`G_cd = Σᵢ Bᵢ[c]ᵀ Bᵢ[d]`) for the pairs of [`SYM_PAIRS`], 6
+    /// matrices `n × n`, row-major.
+    gram_sym: Vec<f64>,
     /// `Σᵢ B̃ᵢᵀ B̃ᵢ`, the centred basis' normal matrix.
     gram_centred: Vec<f64>,
+    /// `B̄`, the basis averaged over the points (3 rows of `n`).
+    basis_mean: Vec<f64>,
     visibility: LandmarkVisibility,
 }
 
@@ -176,8 +185,14 @@ pub struct JointScratch {
     l3: Vec<Vector3<f64>>,
     visible: Vec<bool>,
     h: Vec<f64>,
+    /// The shape block of the normal matrix (lower triangle), before any factorisation.
+    h_shape: Vec<f64>,
     g: Vec<f64>,
     coef: Vec<f64>,
+    /// The pose-by-shape block and the whole system of [`JointSolver::joint_step`].
+    hps: Vec<f64>,
+    h_full: Vec<f64>,
+    g_full: Vec<f64>,
 }
 
 impl JointScratch {
@@ -246,6 +261,15 @@ impl JointSolver {
                 }
             }
         }
+        let mut gram_sym = vec![0.0; 6 * n * n];
+        for (m, &(c, d)) in SYM_PAIRS.iter().enumerate() {
+            let gs = &mut gram_sym[m * n * n..(m + 1) * n * n];
+            let gcd = &gram_cd[(3 * c + d) * n * n..(3 * c + d + 1) * n * n];
+            let gdc = &gram_cd[(3 * d + c) * n * n..(3 * d + c + 1) * n * n];
+            for (k, v) in gs.iter_mut().enumerate() {
+                *v = if c == d { gcd[k] } else { gcd[k] + gdc[k] };
+            }
+        }
         Self {
             config,
             n_id,
@@ -254,8 +278,9 @@ impl JointSolver {
             mean,
             mean_centred,
             basis,
-            gram_cd,
+            gram_sym,
             gram_centred,
+            basis_mean,
             visibility: LandmarkVisibility::new(model),
         }
     }
@@ -283,8 +308,12 @@ impl JointSolver {
             l3: vec![Vector3::zeros(); np],
             visible: vec![true; np],
             h: vec![0.0; n * n],
+            h_shape: vec![0.0; n * n],
             g: vec![0.0; n],
             coef: vec![0.0; n],
+            hps: vec![0.0; 6 * n],
+            h_full: vec![0.0; (6 + n) * (6 + n)],
+            g_full: vec![0.0; 6 + n],
         }
     }
 
@@ -334,10 +363,16 @@ impl JointSolver {
             // (projected) are.
             self.visibility
                 .visible(p.pitch(), p.yaw(), p.roll(), &mut s.visible);
+            // The 3D landmarks may sit anywhere (t′ of Eq. 6): bring their (u, v) onto the 2D
+            // landmarks' frame by the mean offset over the inner points first.
+            let mut off = [0.0; 2];
+            for i in INNER {
+                off[0] += (l3d[3 * i] - l2d[2 * i]) / INNER.len() as f64;
+                off[1] += (l3d[3 * i + 1] - l2d[2 * i + 1]) / INNER.len() as f64;
+            }
             for i in SILHOUETTE {
                 if !s.visible[i] {
-                    let uvz = &l3d[3 * i..3 * i + 3];
-                    s.l2[i] = [uvz[0], uvz[1]];
+                    s.l2[i] = [l3d[3 * i] - off[0], l3d[3 * i + 1] - off[1]];
                 }
             }
             s.w2.fill(1.0);
@@ -352,14 +387,20 @@ impl JointSolver {
             );
         }
         s.w2.fill(1.0);
+        if !self.config.coarse_to_fine {
+            self.pose_fit(p, s, self.config.weights(p.yaw()), inv_size2);
+        }
         for _ in 0..self.config.iterations {
+            // Shape for the current pose in closed form, then the pose re-estimated for that
+            // shape — by a Gauss-Newton step on pose and shape together, which also corrects the
+            // shape along the directions the two trade off.
             let weights = self.config.weights(p.yaw());
-            self.pose_fit(p, s, weights, inv_size2);
             self.shape_solve(p, s, weights, inv_size2);
             self.set_shape(p, s);
-            // The pose again for the new shape, with the weights of its own yaw.
-            let weights = self.config.weights(p.yaw());
-            self.pose_fit(p, s, weights, inv_size2);
+            for k in 0..self.config.joint_steps {
+                self.joint_step(p, s, weights, inv_size2, k == 0);
+                self.set_shape(p, s);
+            }
         }
         if let Some(bad) = p.as_slice().iter().find(|v| !v.is_finite()) {
             return Err(JointError::Diverged(*bad));
@@ -432,7 +473,7 @@ impl JointSolver {
             for c in 0..3 {
                 let k = 3 * i + c;
                 let row = &self.basis[k * n..(k + 1) * n];
-                q[c] = self.mean[k] + row.iter().zip(&s.coef).map(|(b, a)| b * a).sum::<f64>();
+                q[c] = self.mean[k] + dot(row, &s.coef);
             }
             s.q[i] = q;
             centroid += q;
@@ -514,28 +555,42 @@ impl JointSolver {
 
     /// Identity and expression in closed form with the pose fixed (Eq. 4 is quadratic in them once
     /// `t′` is eliminated).
-    fn shape_solve(&self, p: &mut Params, s: &mut JointScratch, w: JointWeights, inv_size2: f64) {
+    /// The shape block of the normal matrix at rotation `r` and scale `sc`:
+    /// `λ2d·s²·(G − Σ_cd r_c r_d G_cd) + λ3d·s²·G̃ + (λ2d + λ3d)·diag(λα, λβ)`.
+    fn shape_normal(
+        &self,
+        r: &Matrix3<f64>,
+        sc: f64,
+        w: JointWeights,
+        inv_size2: f64,
+        h: &mut [f64],
+    ) {
         let n = self.n_id + self.n_exp;
-        let r = rotation(p.pitch(), p.yaw(), p.roll());
-        let sc = p.s();
         let (w2d, w3d) = (w.lambda_2d * inv_size2, w.lambda_3d * inv_size2);
         let r3 = r.row(2);
         let (a2, a3) = (w2d * sc * sc, w3d * sc * sc);
-        let h = &mut s.h;
-        // λ2d·s²·(G − Σ_cd r_c r_d G_cd) + λ3d·s²·G̃.
-        for (k, v) in h.iter_mut().enumerate() {
-            *v = a3 * self.gram_centred[k];
-        }
-        for c in 0..3 {
-            for d in 0..3 {
-                let coef = a2 * (f64::from(u8::from(c == d)) - r3[c] * r3[d]);
-                if coef == 0.0 {
-                    continue;
-                }
-                let g = &self.gram_cd[(3 * c + d) * n * n..(3 * c + d + 1) * n * n];
-                for (hv, gv) in h.iter_mut().zip(g) {
-                    *hv += coef * gv;
-                }
+        // (c, d) and (d, c) share a coefficient, so the pairs are pre-summed (`gram_sym`), and
+        // only the lower triangle is filled: it is all the Cholesky solve reads.
+        let coefs = SYM_PAIRS.map(|(c, d)| {
+            a2 * if c == d {
+                1.0 - r3[c] * r3[c]
+            } else {
+                -r3[c] * r3[d]
+            }
+        });
+        for j in 0..n {
+            let row = j * n..j * n + j + 1;
+            let g: [&[f64]; 6] =
+                std::array::from_fn(|m| &self.gram_sym[m * n * n + row.start..m * n * n + row.end]);
+            let gc = &self.gram_centred[row.clone()];
+            for (k, hv) in h[row].iter_mut().enumerate() {
+                *hv = a3 * gc[k]
+                    + coefs[0] * g[0][k]
+                    + coefs[1] * g[1][k]
+                    + coefs[2] * g[2][k]
+                    + coefs[3] * g[3][k]
+                    + coefs[4] * g[4][k]
+                    + coefs[5] * g[5][k];
             }
         }
         let lambda = w.lambda_2d + w.lambda_3d;
@@ -547,6 +602,166 @@ impl JointSolver {
                     self.config.prior_exp
                 };
         }
+    }
+
+    /// One Gauss-Newton step on pose and shape together. Alternating the two converges slowly
+    /// where they trade off (scale against the identity's overall size, pitch against the jaw and
+    /// brow modes); the coupled step moves along those directions at once.
+    fn joint_step(
+        &self,
+        p: &mut Params,
+        s: &mut JointScratch,
+        w: JointWeights,
+        inv_size2: f64,
+        fresh_shape_normal: bool,
+    ) {
+        let n = self.n_id + self.n_exp;
+        let nf = Params::N_POSE + n;
+        let rd = RotationDerivatives::new(p.pitch(), p.yaw(), p.roll());
+        let sc = p.s();
+        let (w2d, w3d) = (w.lambda_2d * inv_size2, w.lambda_3d * inv_size2);
+        // The shape block at this pose; the shape solve just made it unless the pose moved since.
+        if !fresh_shape_normal {
+            self.shape_normal(&rd.r, sc, w, inv_size2, &mut s.h_shape);
+        }
+        let ds = [rd.d_pitch, rd.d_yaw, rd.d_roll];
+        let a2 = Matrix3::new(
+            sc * rd.r[(0, 0)],
+            sc * rd.r[(0, 1)],
+            sc * rd.r[(0, 2)],
+            -sc * rd.r[(1, 0)],
+            -sc * rd.r[(1, 1)],
+            -sc * rd.r[(1, 2)],
+            0.0,
+            0.0,
+            0.0,
+        );
+        let a3 = sc * rd.r;
+        let mut hpp = Matrix6::<f64>::zeros();
+        let mut gp = Vector6::<f64>::zeros();
+        s.hps.fill(0.0);
+        s.g.fill(0.0);
+        // Σ of the 3D terms' pose-by-point blocks, for the centred basis' mean.
+        let mut m3_sum = nalgebra::Matrix6x3::<f64>::zeros();
+        for i in 0..self.n_points {
+            // Pose Jacobian rows (u, v, then x, y, z of the 3D point) and residuals.
+            let mut m_i = nalgebra::Matrix6x3::<f64>::zeros();
+            let mut v = Vector3::zeros();
+            let w2 = w2d * s.w2[i];
+            if w2 > 0.0 {
+                let q = s.q[i];
+                let rq = rd.r * q;
+                let res = [
+                    sc * rq.x + p.tx() - s.l2[i][0],
+                    -sc * rq.y + p.ty() - s.l2[i][1],
+                ];
+                let mut ju = Vector6::zeros();
+                let mut jv = Vector6::zeros();
+                ju[0] = rq.x;
+                jv[0] = -rq.y;
+                for (a, d) in ds.iter().enumerate() {
+                    let dq = d * q;
+                    ju[1 + a] = sc * dq.x;
+                    jv[1 + a] = -sc * dq.y;
+                }
+                ju[4] = 1.0;
+                jv[5] = 1.0;
+                hpp += w2 * (ju * ju.transpose() + jv * jv.transpose());
+                gp += w2 * (ju * res[0] + jv * res[1]);
+                // Shape rows: u = a2.row(0)·Bᵢ, v = a2.row(1)·Bᵢ.
+                m_i += w2 * (ju * a2.row(0) + jv * a2.row(1));
+                v += w2 * (a2.row(0).transpose() * res[0] + a2.row(1).transpose() * res[1]);
+            }
+            if w3d > 0.0 {
+                let q = s.q_centred[i];
+                let rq = rd.r * q;
+                let res = sc * rq - s.l3[i];
+                let dq: [Vector3<f64>; 3] = [ds[0] * q, ds[1] * q, ds[2] * q];
+                let mut m3 = nalgebra::Matrix6x3::<f64>::zeros();
+                for c in 0..3 {
+                    let mut j = Vector6::zeros();
+                    j[0] = rq[c];
+                    for a in 0..3 {
+                        j[1 + a] = sc * dq[a][c];
+                    }
+                    hpp += w3d * (j * j.transpose());
+                    gp += w3d * (j * res[c]);
+                    m3 += j * a3.row(c);
+                }
+                m3 *= w3d;
+                m_i += m3;
+                m3_sum += m3;
+                v += w3d * (a3.transpose() * res);
+            }
+            for c in 0..3 {
+                let row = &self.basis[(3 * i + c) * n..(3 * i + c + 1) * n];
+                for (gv, b) in s.g.iter_mut().zip(row) {
+                    *gv += b * v[c];
+                }
+                for a in 0..6 {
+                    let m = m_i[(a, c)];
+                    if m != 0.0 {
+                        for (h, b) in s.hps[a * n..(a + 1) * n].iter_mut().zip(row) {
+                            *h += m * b;
+                        }
+                    }
+                }
+            }
+        }
+        // The 3D rows use the centred basis Bᵢ − B̄.
+        for c in 0..3 {
+            let bm = &self.basis_mean[c * n..(c + 1) * n];
+            for a in 0..6 {
+                let m = m3_sum[(a, c)];
+                for (h, b) in s.hps[a * n..(a + 1) * n].iter_mut().zip(bm) {
+                    *h -= m * b;
+                }
+            }
+        }
+        let lambda = w.lambda_2d + w.lambda_3d;
+        for (k, gv) in s.g.iter_mut().enumerate() {
+            let prior = if k < self.n_id {
+                self.config.prior_id
+            } else {
+                self.config.prior_exp
+            };
+            *gv += lambda * prior * s.coef[k];
+        }
+        // Assemble [[Hpp, Hps], [Hspᵀ, Hss]] and −g.
+        let hf = &mut s.h_full;
+        for a in 0..6 {
+            for b in 0..6 {
+                hf[a * nf + b] = hpp[(a, b)];
+            }
+            for k in 0..n {
+                hf[a * nf + 6 + k] = s.hps[a * n + k];
+                hf[(6 + k) * nf + a] = s.hps[a * n + k];
+            }
+            s.g_full[a] = -gp[a];
+        }
+        for j in 0..n {
+            hf[(6 + j) * nf + 6..(6 + j) * nf + 7 + j]
+                .copy_from_slice(&s.h_shape[j * n..j * n + j + 1]);
+            s.g_full[6 + j] = -s.g[j];
+        }
+        for k in 0..nf {
+            hf[k * nf + k] += 1e-9 * hf[k * nf + k].abs() + 1e-12;
+        }
+        if !cholesky_solve(hf, &mut s.g_full, nf) {
+            return;
+        }
+        for (v, d) in p.as_mut_slice().iter_mut().zip(&s.g_full) {
+            *v += d;
+        }
+    }
+
+    fn shape_solve(&self, p: &mut Params, s: &mut JointScratch, w: JointWeights, inv_size2: f64) {
+        let n = self.n_id + self.n_exp;
+        let r = rotation(p.pitch(), p.yaw(), p.roll());
+        let sc = p.s();
+        let (w2d, w3d) = (w.lambda_2d * inv_size2, w.lambda_3d * inv_size2);
+        self.shape_normal(&r, sc, w, inv_size2, &mut s.h_shape);
+        s.h.copy_from_slice(&s.h_shape);
         // Right-hand side: Σᵢ Bᵢᵀ Rᵀ (λ2d·flip(2D residual of the mean) + λ3d·(3D residual of the
         // centred mean)); the centred basis is not needed because the 3D residuals sum to zero.
         s.g.fill(0.0);
@@ -601,30 +816,25 @@ fn check(what: &'static str, found: usize, expected: usize) -> Result<(), JointE
 /// Solves `A x = b` for a symmetric positive definite `A` (row-major `n × n`, overwritten by its
 /// Cholesky factor) in place of `b`, without allocating. False if `A` is not positive definite.
 fn cholesky_solve(a: &mut [f64], b: &mut [f64], n: usize) -> bool {
+    // Column by column: the entries below the diagonal are independent dot products, so they
+    // overlap in the pipeline instead of waiting on one another.
     for j in 0..n {
-        let mut d = a[j * n + j];
-        for k in 0..j {
-            d -= a[j * n + k] * a[j * n + k];
-        }
+        let d = a[j * n + j] - dot(&a[j * n..j * n + j], &a[j * n..j * n + j]);
         if d.is_nan() || d <= 0.0 {
             return false;
         }
         let d = d.sqrt();
         a[j * n + j] = d;
-        for i in j + 1..n {
-            let mut v = a[i * n + j];
-            for k in 0..j {
-                v -= a[i * n + k] * a[j * n + k];
-            }
-            a[i * n + j] = v / d;
+        let inv = 1.0 / d;
+        let (upper, lower) = a.split_at_mut((j + 1) * n);
+        let row_j = &upper[j * n..j * n + j];
+        for row_i in lower.chunks_exact_mut(n) {
+            row_i[j] = (row_i[j] - dot(&row_i[..j], row_j)) * inv;
         }
     }
     for i in 0..n {
-        let mut v = b[i];
-        for k in 0..i {
-            v -= a[i * n + k] * b[k];
-        }
-        b[i] = v / a[i * n + i];
+        let row = &a[i * n..i * n + i + 1];
+        b[i] = (b[i] - dot(&row[..i], &b[..i])) / row[i];
     }
     for i in (0..n).rev() {
         let mut v = b[i];
@@ -634,6 +844,22 @@ fn cholesky_solve(a: &mut [f64], b: &mut [f64], n: usize) -> bool {
         b[i] = v / a[i * n + i];
     }
     true
+}
+
+/// Four running sums, so the additions do not wait on one another.
+#[inline]
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [0.0f64; 4];
+    for (x, y) in a.chunks_exact(4).zip(b.chunks_exact(4)) {
+        for k in 0..4 {
+            acc[k] += x[k] * y[k];
+        }
+    }
+    let tail = n - n % 4;
+    let rest: f64 = a[tail..].iter().zip(&b[tail..]).map(|(x, y)| x * y).sum();
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + rest
 }
 
 #[cfg(test)]
