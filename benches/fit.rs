@@ -1,5 +1,5 @@
 //! Speed of the PARM framework per face, single-threaded: PCLM, PRM and PARM over dlib's ERT
-//! stages at 5, 7 and all 15 stages, from the cold start in the ground-truth box, on 50 held-out
+//! stages at 5, 7 and all 15 stages, and PARM followed by the joint 2D/3D refinement, from the cold start in the ground-truth box, on 50 held-out
 //! AFLW2000-3D faces (decoded before anything is timed).
 //!
 //!     cargo bench --bench fit
@@ -10,6 +10,8 @@ use std::path::Path;
 use criterion::{BenchmarkId, Criterion};
 use facetrack::align::ShapePredictor;
 use facetrack::eval::faces::{Split, load_faces};
+use facetrack::fit::joint::{JointConfig, JointSolver};
+use facetrack::fit::parm_joint::ParmJoint;
 use facetrack::fit::{Cascade, ParamUpdate, Pclm, RegressorCascade};
 use facetrack::model::MorphableModel;
 
@@ -76,6 +78,21 @@ fn main() {
             });
         }
     }
+    // PARM's 15 stages, then the joint 2D/3D refinement (mirrored view included).
+    let parm = &methods[2].1;
+    let solver = JointSolver::new(&model, parm.n_id(), parm.n_exp(), JointConfig::default());
+    let pipeline = ParmJoint::new(Cascade::new(&model, &predictor, parm), &solver);
+    let mut scratch = pipeline.scratch();
+    let mut i = 0;
+    group.bench_function(BenchmarkId::new("parm+joint", 15), |b| {
+        b.iter(|| {
+            let f = &faces[i % faces.len()];
+            i += 1;
+            let mut p = pipeline.cascade.cold_start(&f.face_box);
+            let r = pipeline.fit(&f.image, &f.face_box, &mut p, 15, &mut scratch);
+            black_box((r.is_ok(), p.s()))
+        })
+    });
     group.finish();
     c.final_summary();
 }

@@ -57,6 +57,24 @@ impl GrayImage {
         self.data.copy_from_slice(gray);
     }
 
+    /// Replaces the contents with `src` mirrored left–right (column `x` becomes `w − 1 − x`),
+    /// reusing the allocation.
+    pub fn set_mirrored(&mut self, src: &GrayImage) {
+        self.resize(src.width, src.height);
+        if src.width == 0 {
+            return;
+        }
+        for (dst, row) in self
+            .data
+            .chunks_exact_mut(src.width)
+            .zip(src.data.chunks_exact(src.width))
+        {
+            for (d, s) in dst.iter_mut().zip(row.iter().rev()) {
+                *d = *s;
+            }
+        }
+    }
+
     fn resize(&mut self, width: usize, height: usize) {
         self.width = width;
         self.height = height;
@@ -73,6 +91,15 @@ mod tests {
         let mut g = GrayImage::default();
         g.set_from_rgb(2, 1, &[255, 255, 254, 1, 1, 0]);
         assert_eq!(g.pixels(), &[254, 0]);
+    }
+
+    #[test]
+    fn mirroring_reverses_each_row() {
+        let src = GrayImage::from_raw(3, 2, vec![1, 2, 3, 4, 5, 6]).unwrap();
+        let mut m = GrayImage::default();
+        m.set_mirrored(&src);
+        assert_eq!(m.pixels(), &[3, 2, 1, 6, 5, 4]);
+        assert_eq!((m.width(), m.height()), (3, 2));
     }
 
     #[test]

@@ -11,8 +11,11 @@ use clap::{Args, ValueEnum};
 
 use facetrack::align::ShapePredictor;
 use facetrack::eval::faces::{Split, aflw_dir, load_faces};
+use facetrack::eval::metrics::landmark_3d_error;
 use facetrack::eval::metrics::{FaceResult, Report, ced, param_errors, summarise, yaw_deg};
 use facetrack::fit::box_frame::{BoxFrame, model_face_size};
+use facetrack::fit::joint::{JointConfig, JointSolver};
+use facetrack::fit::parm_joint::{ParmJoint, face_size};
 use facetrack::fit::training::{Perturbation, perturb};
 use facetrack::fit::training_set::FaceSample;
 use facetrack::fit::{Cascade, ParamUpdate};
@@ -53,6 +56,15 @@ pub struct EvalArgs {
     /// Folder for the cumulative error distribution and NME-per-stage CSV files.
     #[arg(long, value_name = "DIR", default_value = "eval-out")]
     out: PathBuf,
+    /// parm+joint: the prior weight λα = λβ of the refinement (default: the chosen one).
+    #[arg(long)]
+    joint_prior: Option<f64>,
+    /// parm+joint: start the refinement's shape from α = β = 0 instead of PARM's coefficients.
+    #[arg(long)]
+    joint_from_zero: bool,
+    /// parm+joint: the first ERT stage run from PARM's landmarks for the 2D landmarks.
+    #[arg(long, default_value_t = 10)]
+    joint_ert_from: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -62,6 +74,9 @@ enum EvalMethod {
     Pclm,
     Prm,
     Parm,
+    /// PARM, then the joint 2D/3D refinement: prints the joint paper's ablation.
+    #[value(name = "parm+joint")]
+    ParmJoint,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -92,6 +107,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         EvalMethod::Pclm => vec![Method::Pclm],
         EvalMethod::Prm => vec![Method::Prm],
         EvalMethod::Parm => vec![Method::Parm],
+        EvalMethod::ParmJoint => vec![Method::ParmJoint],
     };
     let split = match args.split {
         SplitArg::Validation => Split::Validation,
@@ -121,6 +137,27 @@ pub fn run(args: EvalArgs) -> Result<()> {
     })?;
     if let Ok(p) = loading.into_inner() {
         p.finish();
+    }
+
+    if args.method == EvalMethod::ParmJoint {
+        let mut config = JointConfig::default();
+        if let Some(l) = args.joint_prior {
+            config.prior_id = l;
+            config.prior_exp = l;
+        }
+        config.start_from_fit = !args.joint_from_zero;
+        let update = load_update(Method::ParmJoint)?;
+        let rows = eval_joint(
+            &model,
+            &predictor,
+            &update,
+            &faces,
+            args.stages,
+            config,
+            args.joint_ert_from,
+        )?;
+        print!("{}", joint_table(&rows, faces.len()));
+        return Ok(());
     }
 
     let mut reports = Vec::new();
@@ -398,5 +435,194 @@ fn tables(reports: &[Report], faces: usize, start: StartArg) -> String {
             }
         }
     }
+    s
+}
+
+/// One row of the joint paper's ablation: mean 2D NME and 3D landmark error, overall and at
+/// |yaw| ≥ 30°, with the median time a face.
+struct JointRow {
+    name: String,
+    nme: Vec<f64>,
+    err3d: Vec<f64>,
+    yaw: Vec<f64>,
+    ms: Vec<f64>,
+}
+
+impl JointRow {
+    fn new(name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            nme: Vec::new(),
+            err3d: Vec::new(),
+            yaw: Vec::new(),
+            ms: Vec::new(),
+        }
+    }
+
+    fn means(&self, min_yaw: f64) -> (f64, f64, usize) {
+        let keep: Vec<usize> = (0..self.yaw.len())
+            .filter(|&i| self.yaw[i] >= min_yaw)
+            .collect();
+        let n = keep.len().max(1) as f64;
+        (
+            keep.iter().map(|&i| self.nme[i]).sum::<f64>() / n,
+            keep.iter().map(|&i| self.err3d[i]).sum::<f64>() / n,
+            keep.len(),
+        )
+    }
+}
+
+/// PARM from the cold start on every face (and on its mirror image), then the refinement in the
+/// ablation's four settings (2D only, 2D+3D, 2D+3D+W, 2D+3D+P+W — P the coarse-to-fine pose, W the
+/// adaptive weights), all from the same PARM fit and landmarks; and the full method with one view
+/// (no mirror image). The times of the four settings are PARM's, both views', plus the refinement.
+fn eval_joint(
+    model: &MorphableModel,
+    predictor: &ShapePredictor,
+    update: &ParamUpdate,
+    faces: &[FaceSample],
+    stages: Option<usize>,
+    config: JointConfig,
+    ert_from: usize,
+) -> Result<Vec<JointRow>> {
+    let cascade = Cascade::new(model, predictor, update);
+    let stages = stages
+        .unwrap_or(usize::MAX)
+        .min(update.max_stages(predictor));
+    let variants = [
+        ("2D", false, false, false),
+        ("2D+3D", true, false, false),
+        ("2D+3D+W", true, true, false),
+        ("2D+3D+P+W", true, true, true),
+    ];
+    let solvers: Vec<JointSolver> = variants
+        .iter()
+        .map(|&(_, use_3d, adaptive, coarse_to_fine)| {
+            JointSolver::new(
+                model,
+                update.n_id(),
+                update.n_exp(),
+                JointConfig {
+                    use_3d,
+                    adaptive,
+                    coarse_to_fine,
+                    ..config
+                },
+            )
+        })
+        .collect();
+    let mut pipeline = ParmJoint::new(cascade, &solvers[3]);
+    pipeline.ert_first_stage = ert_from;
+    let single = ParmJoint {
+        mirror: false,
+        ..pipeline
+    };
+    let mut scratch = pipeline.scratch();
+    let mut single_scratch = single.scratch();
+    let mut joint_scratch = solvers[0].scratch();
+    let mut rows = vec![JointRow::new("parm"), JointRow::new("L2d / L3d")];
+    rows.extend(variants.iter().map(|v| JointRow::new(v.0)));
+    rows.push(JointRow::new("1 view"));
+    let nl = model.n_landmarks();
+    let (mut x, mut x3, mut truth3) = (vec![0.0; 2 * nl], vec![0.0; 3 * nl], vec![0.0; 3 * nl]);
+    let mut progress = Progress::new("parm+joint", faces.len() as u64);
+    for f in faces {
+        model.landmarks_3d(&f.truth, &mut truth3);
+        let yaw = yaw_deg(f);
+        let size = face_size(&f.face_box);
+        let mut p = cascade.cold_start(&f.face_box);
+        let t0 = Instant::now();
+        let ok = pipeline
+            .landmarks(&f.image, &f.face_box, &mut p, stages, &mut scratch)
+            .is_ok();
+        let parm_ms = t0.elapsed().as_secs_f64() * 1e3;
+        let mut record = |row: &mut JointRow, p: Option<&facetrack::model::Params>, ms: f64| {
+            let (nme, e3) = match p {
+                Some(p) => {
+                    model.project_landmarks(p, &mut x);
+                    model.landmarks_3d(p, &mut x3);
+                    (
+                        f.nme(&x).min(1.0),
+                        landmark_3d_error(&x3, &truth3, f.norm).min(1.0),
+                    )
+                }
+                None => (1.0, 1.0),
+            };
+            row.nme.push(nme);
+            row.err3d.push(e3);
+            row.yaw.push(yaw);
+            row.ms.push(ms);
+        };
+        record(&mut rows[0], ok.then_some(&scratch.parm), parm_ms);
+        rows[1].nme.push(if ok {
+            f.nme(&scratch.l2d).min(1.0)
+        } else {
+            1.0
+        });
+        rows[1].err3d.push(if ok {
+            landmark_3d_error(&scratch.l3d, &truth3, f.norm).min(1.0)
+        } else {
+            1.0
+        });
+        rows[1].yaw.push(yaw);
+        rows[1].ms.push(parm_ms);
+        for (k, solver) in solvers.iter().enumerate() {
+            let mut q = scratch.parm.clone();
+            let t1 = Instant::now();
+            let done = ok
+                && solver
+                    .refine(&scratch.l2d, &scratch.l3d, size, &mut q, &mut joint_scratch)
+                    .is_ok();
+            let ms = parm_ms + t1.elapsed().as_secs_f64() * 1e3;
+            record(&mut rows[2 + k], done.then_some(&q), ms);
+        }
+        // The full method without the mirrored view: what the refinement adds on its own.
+        let mut q = cascade.cold_start(&f.face_box);
+        let t1 = Instant::now();
+        let done = single
+            .fit(&f.image, &f.face_box, &mut q, stages, &mut single_scratch)
+            .is_ok();
+        let ms = t1.elapsed().as_secs_f64() * 1e3;
+        record(&mut rows[6], done.then_some(&q), ms);
+        progress.inc();
+    }
+    progress.finish();
+    Ok(rows)
+}
+
+fn joint_table(rows: &[JointRow], faces: usize) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "joint 2D/3D refinement on {faces} faces, cold start in the square ground-truth box\n\
+         NME: 2D landmark error (%); 3D: (x, y, z − mean z) landmark error (%), both over √(w·h)\n\
+         L2d / L3d: the refinement's inputs (PARM and ERT on the image and its mirror, averaged)\n\
+         ms/face: parm and L2d / L3d rows: PARM and ERT on both views; the ablation rows add the\n\
+         refinement; 1 view: the whole method without the mirror image"
+    );
+    let _ = writeln!(
+        s,
+        "{:<11} {:>7} {:>7} {:>12} {:>12} {:>8}",
+        "method", "NME", "3D", "NME yaw≥30", "3D yaw≥30", "ms/face"
+    );
+    for r in rows {
+        let (n_all, e_all, _) = r.means(0.0);
+        let (n_30, e_30, _) = r.means(30.0);
+        let mut ms = r.ms.clone();
+        ms.sort_by(f64::total_cmp);
+        let med = ms.get(ms.len() / 2).copied().unwrap_or(f64::NAN);
+        let _ = writeln!(
+            s,
+            "{:<11} {:>7.2} {:>7.2} {:>12.2} {:>12.2} {:>8.3}",
+            r.name,
+            100.0 * n_all,
+            100.0 * e_all,
+            100.0 * n_30,
+            100.0 * e_30,
+            med
+        );
+    }
+    let (_, _, n30) = rows[0].means(30.0);
+    let _ = writeln!(s, "faces with |yaw| ≥ 30°: {n30}");
     s
 }

@@ -15,6 +15,8 @@ use facetrack::capture::{is_image_file, load_rgb};
 use facetrack::image::GrayImage;
 
 use facetrack::align::{ErtScratch, Point2, ShapePredictor};
+use facetrack::fit::joint::{JointConfig, JointSolver, JointWeights};
+use facetrack::fit::parm_joint::{ParmJoint, ParmJointScratch};
 use facetrack::fit::{Cascade, FitScratch};
 use facetrack::model::Params;
 
@@ -67,6 +69,9 @@ struct FitLine<'a> {
     identity: Option<&'a [f64]>,
     #[serde(skip_serializing_if = "Option::is_none")]
     expression: Option<&'a [f64]>,
+    /// λ2d and λ3d of the joint refinement at the reported yaw (joint paper Eq. 7–9).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    weights: Option<JointWeights>,
     time_ms: f64,
 }
 
@@ -102,6 +107,14 @@ enum Fitter<'a> {
         x: Vec<f64>,
         x3: Vec<f64>,
     },
+    Joint {
+        pipeline: ParmJoint<'a>,
+        scratch: ParmJointScratch,
+        params: Params,
+        weights: JointWeights,
+        x: Vec<f64>,
+        x3: Vec<f64>,
+    },
 }
 
 impl Fitter<'_> {
@@ -128,6 +141,20 @@ impl Fitter<'_> {
                 cascade.model.project_landmarks(params, x);
                 return Ok(ms);
             }
+            Fitter::Joint {
+                pipeline,
+                scratch,
+                params,
+                weights,
+                x,
+                ..
+            } => {
+                *params = pipeline.cascade.cold_start(face_box);
+                *weights = pipeline.fit(image, face_box, params, stages, scratch)?;
+                let ms = t0.elapsed().as_secs_f64() * 1e3;
+                pipeline.cascade.model.project_landmarks(params, x);
+                return Ok(ms);
+            }
         }
         Ok(t0.elapsed().as_secs_f64() * 1e3)
     }
@@ -150,6 +177,7 @@ impl Fitter<'_> {
                 pose: None,
                 identity: None,
                 expression: None,
+                weights: None,
                 time_ms,
             },
             Fitter::Model {
@@ -160,26 +188,62 @@ impl Fitter<'_> {
                 ..
             } => {
                 cascade.model.landmarks_3d(params, x3);
-                FitLine {
+                model_line(image, face_box, method, params, x, x3, None, time_ms)
+            }
+            Fitter::Joint {
+                pipeline,
+                params,
+                weights,
+                x,
+                x3,
+                ..
+            } => {
+                pipeline.cascade.model.landmarks_3d(params, x3);
+                model_line(
                     image,
                     face_box,
-                    method: method.name(),
-                    landmarks_2d: x.chunks_exact(2).map(|c| [c[0], c[1]]).collect(),
-                    landmarks_3d: Some(x3.chunks_exact(3).map(|c| [c[0], c[1], c[2]]).collect()),
-                    pose: Some(Pose {
-                        pitch: params.pitch(),
-                        yaw: params.yaw(),
-                        roll: params.roll(),
-                        s: params.s(),
-                        tx: params.tx(),
-                        ty: params.ty(),
-                    }),
-                    identity: Some(params.id()),
-                    expression: Some(params.exp()),
+                    method,
+                    params,
+                    x,
+                    x3,
+                    Some(*weights),
                     time_ms,
-                }
+                )
             }
         }
+    }
+}
+
+/// The line of a model-based fit.
+#[allow(clippy::too_many_arguments)]
+fn model_line<'b>(
+    image: &'b str,
+    face_box: [f64; 4],
+    method: Method,
+    params: &'b Params,
+    x: &[f64],
+    x3: &[f64],
+    weights: Option<JointWeights>,
+    time_ms: f64,
+) -> FitLine<'b> {
+    FitLine {
+        image,
+        face_box,
+        method: method.name(),
+        landmarks_2d: x.chunks_exact(2).map(|c| [c[0], c[1]]).collect(),
+        landmarks_3d: Some(x3.chunks_exact(3).map(|c| [c[0], c[1], c[2]]).collect()),
+        pose: Some(Pose {
+            pitch: params.pitch(),
+            yaw: params.yaw(),
+            roll: params.roll(),
+            s: params.s(),
+            tx: params.tx(),
+            ty: params.ty(),
+        }),
+        identity: Some(params.id()),
+        expression: Some(params.exp()),
+        weights,
+        time_ms,
     }
 }
 
@@ -201,6 +265,7 @@ pub fn run(args: FitArgs) -> Result<()> {
         Method::Ert => None,
         m => Some((load_face_model(None)?, load_update(m)?)),
     };
+    let mut solver: Option<JointSolver> = None;
     let mut fitter = match &model_and_update {
         None => Fitter::Ert {
             predictor: &predictor,
@@ -208,6 +273,26 @@ pub fn run(args: FitArgs) -> Result<()> {
             shape: vec![[0.0; 2]; predictor.num_landmarks()],
             delta: vec![[0.0; 2]; predictor.num_landmarks()],
         },
+        Some((model, update)) if args.method == Method::ParmJoint => {
+            let cascade = Cascade::new(model, &predictor, update);
+            let pipeline = ParmJoint::new(
+                cascade,
+                solver.get_or_insert_with(|| {
+                    JointSolver::new(model, update.n_id(), update.n_exp(), JointConfig::default())
+                }),
+            );
+            Fitter::Joint {
+                scratch: pipeline.scratch(),
+                params: cascade.cold_start(&FaceBox::new(0.0, 0.0, 1.0, 1.0)),
+                weights: JointWeights {
+                    lambda_2d: 1.0,
+                    lambda_3d: 0.0,
+                },
+                x: vec![0.0; 2 * model.n_landmarks()],
+                x3: vec![0.0; 3 * model.n_landmarks()],
+                pipeline,
+            }
+        }
         Some((model, update)) => {
             let cascade = Cascade::new(model, &predictor, update);
             Fitter::Model {

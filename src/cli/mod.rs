@@ -43,6 +43,9 @@ pub enum Method {
     Prm,
     /// A linear regressor a stage on the landmark updates and the current parameters (Eq. 12).
     Parm,
+    /// PARM followed by the joint 2D and 3D refinement (joint paper Eq. 4).
+    #[value(name = "parm+joint")]
+    ParmJoint,
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -62,6 +65,7 @@ impl Method {
             Method::Pclm => "pclm",
             Method::Prm => "prm",
             Method::Parm => "parm",
+            Method::ParmJoint => "parm+joint",
         }
     }
 }

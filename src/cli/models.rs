@@ -93,7 +93,9 @@ pub fn load_update(method: super::Method) -> Result<ParamUpdate> {
     Ok(match method {
         super::Method::Pclm => ParamUpdate::Pclm(load_pclm()?),
         super::Method::Prm => ParamUpdate::Regression(load_regressors(None, PRM_FILE)?),
-        super::Method::Parm => ParamUpdate::Regression(load_regressors(None, PARM_FILE)?),
+        super::Method::Parm | super::Method::ParmJoint => {
+            ParamUpdate::Regression(load_regressors(None, PARM_FILE)?)
+        }
         super::Method::Ert => anyhow::bail!("ert has no parameter update"),
     })
 }

@@ -96,6 +96,28 @@ pub fn yaw_deg(face: &FaceSample) -> f64 {
     face.truth.yaw().abs().to_degrees()
 }
 
+/// The 3D landmark error of one face (joint paper's ablation, on AFLW2000-3D): the mean distance
+/// between fitted and true `(x, y, z)` landmarks at image scale, each set's z less its own mean z
+/// (a weak-perspective camera cannot observe depth offsets), divided by `norm` (√(w·h) of the
+/// ground-truth 2D box). `fit` and `truth` are `[u0, v0, z0, …]`.
+pub fn landmark_3d_error(fit: &[f64], truth: &[f64], norm: f64) -> f64 {
+    let n = fit.len().min(truth.len()) / 3;
+    if n == 0 {
+        return f64::NAN;
+    }
+    let mean_z = |v: &[f64]| v.chunks_exact(3).take(n).map(|c| c[2]).sum::<f64>() / n as f64;
+    let (zf, zt) = (mean_z(fit), mean_z(truth));
+    let sum: f64 = fit
+        .chunks_exact(3)
+        .zip(truth.chunks_exact(3))
+        .map(|(a, b)| {
+            ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2) + ((a[2] - zf) - (b[2] - zt)).powi(2))
+                .sqrt()
+        })
+        .sum();
+    sum / n as f64 / norm
+}
+
 pub fn summarise(method: &str, results: &[FaceResult], failures: usize) -> Report {
     let n = results.len().max(1) as f64;
     let stages = results.iter().map(|r| r.stage_nme.len()).max().unwrap_or(0);

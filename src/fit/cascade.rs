@@ -67,6 +67,8 @@ pub enum FitError {
     Diverged { stage: usize, value: f64 },
     #[error("the Gauss-Newton step at stage {stage} is singular")]
     Singular { stage: usize },
+    #[error(transparent)]
+    Joint(#[from] super::joint::JointError),
     #[error("the starting parameters fit {got} coefficients; this method fits {expected}")]
     Dimensions { expected: usize, got: usize },
 }

@@ -3,7 +3,9 @@
 
 pub mod box_frame;
 pub mod cascade;
+pub mod joint;
 pub mod parm;
+pub mod parm_joint;
 pub mod pclm;
 pub mod prm;
 pub mod regressor;
@@ -13,5 +15,8 @@ pub mod training_set;
 pub mod visibility;
 
 pub use cascade::{Cascade, FitError, FitScratch, ParamUpdate};
+pub use joint::{
+    JointConfig, JointError, JointScratch, JointSolver, JointWeights, adaptive_weights,
+};
 pub use pclm::Pclm;
 pub use regressor::{AffineMap, RegressorCascade, RegressorKind};
