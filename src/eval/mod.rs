@@ -2,3 +2,4 @@
 
 pub mod aflw2000;
 pub mod faces;
+pub mod plot;
