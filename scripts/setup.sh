@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what facetrack needs to build, test and run on a fresh Debian/Ubuntu machine:
-# dlib's 68-point shape predictor (libdlib-data) and the tools the JPEG decoder is built with.
+# dlib's 68-point shape predictor (libdlib-data), the tools the JPEG decoder is built with and the
+# font the evaluation's plots are labelled in.
 set -euo pipefail
 
 packages=(
@@ -9,6 +10,7 @@ packages=(
   pkg-config
   libclang-dev # bindgen, for the camera crate
   build-essential
+  fonts-dejavu-core # DejaVuSans.ttf, the text of the evaluation's plots
 )
 
 missing=()

@@ -1,5 +1,6 @@
-//! Datasets and, later, the metrics computed on them.
+//! Datasets, the metrics computed on them, and the figures drawn from those.
 
 pub mod aflw2000;
 pub mod faces;
 pub mod metrics;
+pub mod plot;
