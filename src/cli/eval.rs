@@ -13,6 +13,7 @@ use facetrack::align::ShapePredictor;
 use facetrack::eval::faces::{Split, aflw_dir, load_faces};
 use facetrack::eval::metrics::landmark_3d_error;
 use facetrack::eval::metrics::{FaceResult, Report, ced, param_errors, summarise, yaw_deg};
+use facetrack::eval::plot::{LegendPosition, PlotOutcome, PlotSpec, Series, write_line_plot};
 use facetrack::fit::box_frame::{BoxFrame, model_face_size};
 use facetrack::fit::joint::{JointConfig, JointSolver};
 use facetrack::fit::parm_joint::{ParmJoint, face_size};
@@ -190,7 +191,10 @@ pub fn run(args: EvalArgs) -> Result<()> {
         }
     } else {
         print!("{}", tables(&reports, faces.len(), args.start));
-        eprintln!("CED and NME-per-stage CSV files in {}", args.out.display());
+        eprintln!(
+            "CED and NME-per-stage CSV and PNG files in {}",
+            args.out.display()
+        );
     }
     Ok(())
 }
@@ -375,7 +379,67 @@ fn write_csvs(
     }
     let path = dir.join("nme_per_stage.csv");
     std::fs::write(&path, csv).with_context(|| format!("cannot write {}", path.display()))?;
+
+    // The paper's figures: CED at the last stage (Fig. 3) and NME against stage (Fig. 2).
+    let ced_series: Vec<Series> = reports
+        .iter()
+        .zip(&curves)
+        .map(|(r, c)| Series {
+            label: &r.method,
+            points: c,
+        })
+        .collect();
+    let spec = PlotSpec::new(
+        "Cumulative error distribution, last stage",
+        "NME (mean error / √(w·h) of the ground-truth box)",
+        "fraction of faces",
+        (0.0, 0.2),
+        (0.0, 1.0),
+    );
+    warn_no_font(write_line_plot(&dir.join("ced.png"), &spec, &ced_series)?);
+    let per_stage: Vec<Vec<(f64, f64)>> = reports
+        .iter()
+        .map(|r| {
+            r.nme_per_stage
+                .iter()
+                .enumerate()
+                .map(|(k, v)| ((k + 1) as f64, 100.0 * v))
+                .collect()
+        })
+        .collect();
+    let top = per_stage
+        .iter()
+        .flatten()
+        .map(|p| p.1)
+        .fold(0.0f64, f64::max);
+    let stage_series: Vec<Series> = reports
+        .iter()
+        .zip(&per_stage)
+        .map(|(r, c)| Series {
+            label: &r.method,
+            points: c,
+        })
+        .collect();
+    let mut spec = PlotSpec::new(
+        "NME after each stage",
+        "stage",
+        "NMEA (%)",
+        (1.0, stages.max(2) as f64),
+        (0.0, (top * 1.1).max(1.0)),
+    );
+    spec.legend = LegendPosition::TopRight;
+    warn_no_font(write_line_plot(
+        &dir.join("nme_per_stage.png"),
+        &spec,
+        &stage_series,
+    )?);
     Ok(())
+}
+
+fn warn_no_font(outcome: PlotOutcome) {
+    if let Some(w) = outcome.warning() {
+        eprintln!("warning: {w}");
+    }
 }
 
 fn tables(reports: &[Report], faces: usize, start: StartArg) -> String {
