@@ -54,7 +54,7 @@ pub struct EvalArgs {
     /// A regressor file to use instead of the method's own (e.g. models/parm_track.bin).
     #[arg(long)]
     regressors: Option<PathBuf>,
-    /// Folder for the cumulative error distribution and NME-per-stage CSV files.
+    /// Folder for the cumulative error distribution and NME-per-stage CSV and PNG files.
     #[arg(long, value_name = "DIR", default_value = "eval-out")]
     out: PathBuf,
     /// parm+joint: the prior weight λα = λβ of the refinement (default: the chosen one).
