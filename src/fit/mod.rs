@@ -3,6 +3,7 @@
 
 pub mod box_frame;
 pub mod cascade;
+pub mod cholesky;
 pub mod joint;
 pub mod parm;
 pub mod parm_joint;

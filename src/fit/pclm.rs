@@ -10,6 +10,7 @@ use nalgebra::{DMatrix, DVector};
 use serde::{Deserialize, Serialize};
 
 use super::box_frame::BoxFrame;
+use super::cholesky::cholesky_solve;
 use crate::model::Params;
 
 /// PCLM's settings: how many coefficients it fits, the prior weight `r` (chosen on validation) and
@@ -84,72 +85,12 @@ impl Pclm {
             scratch.rhs[j] -= self.r * p.as_slice()[j];
         }
         // Symmetric: its column-major storage reads as row-major too.
-        if !cholesky_solve(scratch.normal.as_mut_slice(), n, scratch.rhs.as_mut_slice()) {
+        if !cholesky_solve(scratch.normal.as_mut_slice(), scratch.rhs.as_mut_slice(), n) {
             return false;
         }
         for (j, d) in dp.iter_mut().enumerate() {
             *d = scratch.rhs[j] * col_scale(j);
         }
         true
-    }
-}
-
-/// Solves `A x = b` for a symmetric positive-definite `A` (row-major `n × n`) in place: `A` is
-/// overwritten by its Cholesky factor, `b` by `x`. No allocation. False if `A` is not positive
-/// definite.
-pub fn cholesky_solve(a: &mut [f64], n: usize, b: &mut [f64]) -> bool {
-    for j in 0..n {
-        let mut d = a[j * n + j];
-        for k in 0..j {
-            d -= a[j * n + k] * a[j * n + k];
-        }
-        if !(d > 0.0 && d.is_finite()) {
-            return false;
-        }
-        let d = d.sqrt();
-        a[j * n + j] = d;
-        for i in j + 1..n {
-            let mut s = a[i * n + j];
-            for k in 0..j {
-                s -= a[i * n + k] * a[j * n + k];
-            }
-            a[i * n + j] = s / d;
-        }
-    }
-    for i in 0..n {
-        let mut s = b[i];
-        for k in 0..i {
-            s -= a[i * n + k] * b[k];
-        }
-        b[i] = s / a[i * n + i];
-    }
-    for i in (0..n).rev() {
-        let mut s = b[i];
-        for k in i + 1..n {
-            s -= a[k * n + i] * b[k];
-        }
-        b[i] = s / a[i * n + i];
-    }
-    true
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cholesky_solves_a_small_system() {
-        let mut a = vec![4.0, 2.0, 0.6, 2.0, 5.0, 1.0, 0.6, 1.0, 3.0];
-        let orig = a.clone();
-        let x = [1.0, -2.0, 0.5];
-        let mut b: Vec<f64> = (0..3)
-            .map(|i| (0..3).map(|k| orig[i * 3 + k] * x[k]).sum())
-            .collect();
-        assert!(cholesky_solve(&mut a, 3, &mut b));
-        for i in 0..3 {
-            assert!((b[i] - x[i]).abs() < 1e-12);
-        }
-        let mut singular = vec![1.0, 1.0, 1.0, 1.0];
-        assert!(!cholesky_solve(&mut singular, 2, &mut [1.0, 1.0]));
     }
 }
