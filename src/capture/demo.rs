@@ -42,7 +42,7 @@ const RAMP_SECONDS: f64 = 1.5;
 const FACE_HEIGHT: f64 = 200.0;
 /// How far beyond the fitted mesh (from its centre) the original face is erased: the fit is not
 /// exact, and a sliver of the original jaw or brow left in the background shows as a ghost.
-const ERASE_GROWTH: f64 = 1.12;
+const ERASE_GROWTH: f64 = 1.06;
 /// Expression coefficients the script moves (the model's first, strongest modes).
 const SCRIPT_EXP: usize = 3;
 /// Warm-start rounds that refine the photo's cold-start fit in [`fit_photo`].
