@@ -8,10 +8,10 @@ use std::time::Instant;
 
 use facetrack::align::ShapePredictor;
 use facetrack::align::detect::FaceDetector;
-use facetrack::capture::RgbImage;
 use facetrack::capture::demo::{
     DEMO_HEIGHT, DEMO_WIDTH, DemoSequence, LOOP_FRAMES, STILL_FRAMES, astronaut_photo, fit_photo,
 };
+use facetrack::capture::{DemoError, RgbImage};
 use facetrack::fit::{Cascade, ParamUpdate, RegressorCascade};
 use facetrack::model::MorphableModel;
 
@@ -235,4 +235,28 @@ fn render_rate() {
         secs * 1e3 / n as f64,
         n as f64 / secs
     );
+}
+
+#[test]
+fn a_face_outside_the_photo_or_too_many_coefficients_is_an_error() {
+    let s = sequence();
+    let photo = s.photo().clone();
+    let mut p = s.base_params().clone();
+    p.set_tx(-1e4);
+    assert!(matches!(
+        DemoSequence::new(s.model().clone(), photo.clone(), &p),
+        Err(DemoError::FaceOutside)
+    ));
+    p.set_tx(f64::NAN);
+    assert!(matches!(
+        DemoSequence::new(s.model().clone(), photo.clone(), &p),
+        Err(DemoError::FaceOutside)
+    ));
+    let too_many = s
+        .base_params()
+        .with_dims(s.model().n_id() + 1, s.model().n_exp());
+    assert!(matches!(
+        DemoSequence::new(s.model().clone(), photo, &too_many),
+        Err(DemoError::Dimensions { .. })
+    ));
 }
