@@ -1,9 +1,11 @@
-//! The hot path — projection and Jacobian into caller buffers — allocates nothing.
+//! The hot paths — projection and Jacobian into caller buffers, demo frames into a reused
+//! buffer — allocate nothing.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::path::Path;
 
+use facetrack::capture::{DemoSequence, RgbImage};
 use facetrack::model::{MODEL_FILE_NAME, MorphableModel, Params};
 use nalgebra::DMatrix;
 
@@ -59,4 +61,41 @@ fn projection_and_jacobian_do_not_allocate() {
     model.project_landmarks_with_jacobian(&restricted, &mut x, &mut jac_r);
     assert_eq!(allocations() - before, 0);
     assert!(jac.iter().all(|v| v.is_finite()) && x.iter().all(|v| v.is_finite()));
+}
+
+#[test]
+fn demo_frames_do_not_allocate() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("models")
+        .join(MODEL_FILE_NAME);
+    let model = MorphableModel::from_bytes(&std::fs::read(path).unwrap()).unwrap();
+    // A plain photo and a face placed by hand (160 px tall, centred): no fit needed here.
+    let (w, h) = (400usize, 300usize);
+    let photo = RgbImage {
+        width: w,
+        height: h,
+        data: (0..w * h * 3).map(|i| (i % 251) as u8).collect(),
+    };
+    let mut p = Params::zeros(40, 10);
+    p.set_s(1.0);
+    let mut x = vec![0.0; 2 * model.n_landmarks()];
+    model.project_landmarks(&p, &mut x);
+    let ys = x.chunks_exact(2).map(|c| c[1]);
+    let height = ys.clone().fold(f64::NEG_INFINITY, f64::max) - ys.fold(f64::INFINITY, f64::min);
+    p.set_s(160.0 / height);
+    model.project_landmarks(&p, &mut x);
+    let mean = |k: usize| x.iter().skip(k).step_by(2).sum::<f64>() / model.n_landmarks() as f64;
+    let (mx, my) = (mean(0), mean(1));
+    p.set_tx(w as f64 / 2.0 - mx);
+    p.set_ty(h as f64 / 2.0 - my);
+    let mut seq = DemoSequence::new(model, photo, &p).unwrap();
+    let mut frame = RgbImage::default();
+    let mut truth = seq.truth_buffer();
+    seq.frame(0, &mut frame, &mut truth);
+
+    let before = allocations();
+    for index in [1, 150, 300, 450] {
+        seq.frame(index, &mut frame, &mut truth);
+    }
+    assert_eq!(allocations() - before, 0);
 }

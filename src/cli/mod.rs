@@ -1,6 +1,7 @@
 //! Subcommands, one a file.
 
 mod build_model;
+mod demo;
 mod eval;
 mod fit;
 mod models;
@@ -28,6 +29,8 @@ pub enum Command {
     Fit(fit::FitArgs),
     /// Train the PRM and PARM regressors and choose PCLM's prior weight on AFLW2000-3D.
     Train(train::TrainArgs),
+    /// Render frames of the demo sequence (a synthetic moving face with ground truth) to PNG files.
+    Demo(demo::DemoArgs),
     /// Evaluate the methods on held-out AFLW2000-3D faces: NME tables, per stage, CED.
     Eval(eval::EvalArgs),
 }
@@ -54,6 +57,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Fit(args) => fit::run(args),
         Command::Train(args) => train::run(args),
         Command::Eval(args) => eval::run(args),
+        Command::Demo(args) => demo::run(&args),
     }
 }
 

@@ -1,0 +1,62 @@
+//! Speed of the demo sequence's CPU renderer, single-threaded: one 640×480 frame of motion (face
+//! at the frame's parameters over the background, ground-truth landmarks) into a reused buffer.
+//! The sequence is built from the embedded portrait and the committed models before timing.
+//!
+//!     cargo bench --bench demo
+
+use std::hint::black_box;
+use std::path::Path;
+
+use criterion::Criterion;
+use facetrack::align::ShapePredictor;
+use facetrack::align::detect::FaceDetector;
+use facetrack::capture::RgbImage;
+use facetrack::capture::demo::{
+    DemoSequence, LOOP_FRAMES, STILL_FRAMES, astronaut_photo, fit_photo,
+};
+use facetrack::fit::{Cascade, ParamUpdate, RegressorCascade};
+use facetrack::model::MorphableModel;
+
+fn read(name: &str) -> Vec<u8> {
+    std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("models")
+            .join(name),
+    )
+    .expect("committed model")
+}
+
+fn main() {
+    let model = MorphableModel::from_bytes(&read("face_model.bin")).expect("face model");
+    let predictor = ShapePredictor::from_dlib_bytes(
+        &std::fs::read("/usr/share/dlib/shape_predictor_68_face_landmarks.dat")
+            .expect("apt-get install libdlib-data"),
+    )
+    .expect("dlib model");
+    let regressors =
+        |name| ParamUpdate::Regression(RegressorCascade::from_bytes(&read(name)).expect(name));
+    let (cold, track) = (regressors("parm.bin"), regressors("parm_track.bin"));
+    let photo = astronaut_photo().expect("embedded photo");
+    let fitted = fit_photo(
+        &photo,
+        &mut FaceDetector::new().expect("detector"),
+        &Cascade::new(&model, &predictor, &cold),
+        Some(&Cascade::new(&model, &predictor, &track)),
+    )
+    .expect("fit of the portrait");
+    let mut seq = DemoSequence::new(model, photo, &fitted).expect("demo sequence");
+    let mut frame = RgbImage::default();
+    let mut truth = seq.truth_buffer();
+
+    let mut c = Criterion::default().configure_from_args();
+    let mut index = STILL_FRAMES;
+    c.bench_function("demo_frame", |b| {
+        b.iter(|| {
+            // Step through the motion so that every pose is timed, not one.
+            index = STILL_FRAMES + (index + 7 - STILL_FRAMES) % (LOOP_FRAMES - STILL_FRAMES);
+            seq.frame(black_box(index), &mut frame, &mut truth);
+            black_box(&frame.data[0]);
+        })
+    });
+    c.final_summary();
+}
