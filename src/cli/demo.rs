@@ -65,8 +65,8 @@ struct Pose {
 pub fn build_sequence(photo: RgbImage) -> Result<DemoSequence> {
     let model: MorphableModel = load_face_model(None)?;
     let predictor = load_shape_predictor(None)?;
-    let cold = ParamUpdate::Regression(load_regressors(PARM_FILE)?);
-    let track = ParamUpdate::Regression(load_regressors(PARM_TRACK_FILE)?);
+    let cold = ParamUpdate::Regression(load_regressors(None, PARM_FILE)?);
+    let track = ParamUpdate::Regression(load_regressors(None, PARM_TRACK_FILE)?);
     let mut detector = FaceDetector::new()?;
     let fitted: Params = fit_photo(
         &photo,
