@@ -509,23 +509,7 @@ impl JointSolver {
                     if wi == 0.0 {
                         continue;
                     }
-                    let q = s.q[i];
-                    let rq = rd.r * q;
-                    let r = [
-                        sc * rq.x + p.tx() - s.l2[i][0],
-                        -sc * rq.y + p.ty() - s.l2[i][1],
-                    ];
-                    let mut ju = Vector6::zeros();
-                    let mut jv = Vector6::zeros();
-                    ju[0] = rq.x;
-                    jv[0] = -rq.y;
-                    for (a, d) in ds.iter().enumerate() {
-                        let dq = d * q;
-                        ju[1 + a] = sc * dq.x;
-                        jv[1 + a] = -sc * dq.y;
-                    }
-                    ju[4] = 1.0;
-                    jv[5] = 1.0;
+                    let (ju, jv, r) = pose_rows_2d(&rd, &ds, p, s.q[i], s.l2[i]);
                     jtj += wi * (ju * ju.transpose() + jv * jv.transpose());
                     jtr += wi * (ju * r[0] + jv * r[1]);
                 }
@@ -658,23 +642,7 @@ impl JointSolver {
             let mut v = Vector3::zeros();
             let w2 = w2d * s.w2[i];
             if w2 > 0.0 {
-                let q = s.q[i];
-                let rq = rd.r * q;
-                let res = [
-                    sc * rq.x + p.tx() - s.l2[i][0],
-                    -sc * rq.y + p.ty() - s.l2[i][1],
-                ];
-                let mut ju = Vector6::zeros();
-                let mut jv = Vector6::zeros();
-                ju[0] = rq.x;
-                jv[0] = -rq.y;
-                for (a, d) in ds.iter().enumerate() {
-                    let dq = d * q;
-                    ju[1 + a] = sc * dq.x;
-                    jv[1 + a] = -sc * dq.y;
-                }
-                ju[4] = 1.0;
-                jv[5] = 1.0;
+                let (ju, jv, res) = pose_rows_2d(&rd, &ds, p, s.q[i], s.l2[i]);
                 hpp += w2 * (ju * ju.transpose() + jv * jv.transpose());
                 gp += w2 * (ju * res[0] + jv * res[1]);
                 // Shape rows: u = a2.row(0)·Bᵢ, v = a2.row(1)·Bᵢ.
@@ -820,6 +788,35 @@ fn check(what: &'static str, found: usize, expected: usize) -> Result<(), JointE
             found,
         })
     }
+}
+
+/// One point's Eq. 5 residual `l2d,i − L2d,i` and its rows of the pose Jacobian
+/// (∂u, ∂v by s, pitch, yaw, roll, tx, ty); `ds` are `∂R` by the three angles.
+fn pose_rows_2d(
+    rd: &RotationDerivatives,
+    ds: &[Matrix3<f64>; 3],
+    p: &Params,
+    q: Vector3<f64>,
+    target: [f64; 2],
+) -> (Vector6<f64>, Vector6<f64>, [f64; 2]) {
+    let sc = p.s();
+    let rq = rd.r * q;
+    let res = [
+        sc * rq.x + p.tx() - target[0],
+        -sc * rq.y + p.ty() - target[1],
+    ];
+    let mut ju = Vector6::zeros();
+    let mut jv = Vector6::zeros();
+    ju[0] = rq.x;
+    jv[0] = -rq.y;
+    for (a, d) in ds.iter().enumerate() {
+        let dq = d * q;
+        ju[1 + a] = sc * dq.x;
+        jv[1 + a] = -sc * dq.y;
+    }
+    ju[4] = 1.0;
+    jv[5] = 1.0;
+    (ju, jv, res)
 }
 
 #[cfg(test)]
