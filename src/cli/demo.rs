@@ -15,6 +15,7 @@ use facetrack::capture::{RgbImage, load_rgb};
 use facetrack::fit::{Cascade, ParamUpdate};
 use facetrack::model::{MorphableModel, Params};
 
+use super::fit::Pose;
 use super::models::{
     PARM_FILE, PARM_TRACK_FILE, load_face_model, load_regressors, load_shape_predictor,
 };
@@ -48,16 +49,6 @@ struct TruthLine<'a> {
     expression: &'a [f64],
     identity: &'a [f64],
     landmarks_2d: Vec<[f64; 2]>,
-}
-
-#[derive(Debug, Serialize)]
-struct Pose {
-    pitch: f64,
-    yaw: f64,
-    roll: f64,
-    s: f64,
-    tx: f64,
-    ty: f64,
 }
 
 /// Fits the model to the photo (PARM from the detector's box, refined by warm starts) and builds
@@ -106,14 +97,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
             index,
             timestamp_ms: truth.timestamp.as_secs_f64() * 1e3,
             file: &name,
-            pose: Pose {
-                pitch: p.pitch(),
-                yaw: p.yaw(),
-                roll: p.roll(),
-                s: p.s(),
-                tx: p.tx(),
-                ty: p.ty(),
-            },
+            pose: Pose::of(p),
             expression: p.exp(),
             identity: p.id(),
             landmarks_2d: truth

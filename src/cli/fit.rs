@@ -75,14 +75,29 @@ struct FitLine<'a> {
     time_ms: f64,
 }
 
+/// The head pose as the output files write it (DESIGN.md): angles in radians, weak-perspective
+/// scale and translation in image pixels.
 #[derive(Debug, Serialize)]
-struct Pose {
+pub(super) struct Pose {
     pitch: f64,
     yaw: f64,
     roll: f64,
     s: f64,
     tx: f64,
     ty: f64,
+}
+
+impl Pose {
+    pub(super) fn of(p: &Params) -> Self {
+        Self {
+            pitch: p.pitch(),
+            yaw: p.yaw(),
+            roll: p.roll(),
+            s: p.s(),
+            tx: p.tx(),
+            ty: p.ty(),
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -232,14 +247,7 @@ fn model_line<'b>(
         method: method.name(),
         landmarks_2d: x.chunks_exact(2).map(|c| [c[0], c[1]]).collect(),
         landmarks_3d: Some(x3.chunks_exact(3).map(|c| [c[0], c[1], c[2]]).collect()),
-        pose: Some(Pose {
-            pitch: params.pitch(),
-            yaw: params.yaw(),
-            roll: params.roll(),
-            s: params.s(),
-            tx: params.tx(),
-            ty: params.ty(),
-        }),
+        pose: Some(Pose::of(params)),
         identity: Some(params.id()),
         expression: Some(params.exp()),
         weights,
