@@ -11,4 +11,5 @@ pub mod fit;
 pub mod image;
 pub mod locate;
 pub mod model;
+pub mod record;
 pub mod track;

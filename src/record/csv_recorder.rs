@@ -1,0 +1,293 @@
+//! The parameter stream as CSV (DESIGN.md): a header row, then one row a frame —
+//! `frame, timestamp_ms, method, success, fit_ms, pitch_deg, yaw_deg, roll_deg, scale, tx, ty,
+//! lambda_2d, lambda_3d, id_0…, exp_0…, x_0…x_67, y_0…y_67`. Rows are written by a thread of
+//! their own, so the tracking thread never waits on the disk, and flushed at least every half
+//! second and when the recorder is finished or dropped.
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, unbounded};
+use thiserror::Error;
+
+use crate::model::Params;
+
+const FLUSH_EVERY: Duration = Duration::from_millis(500);
+
+/// One frame's record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordRow {
+    pub frame: u64,
+    pub timestamp_ms: f64,
+    pub method: &'static str,
+    pub success: bool,
+    pub fit_ms: f64,
+    pub params: Params,
+    /// λ2d and λ3d of the joint refinement, when it ran.
+    pub weights: Option<(f64, f64)>,
+    /// The 68 landmarks, image pixels.
+    pub landmarks: Vec<[f64; 2]>,
+}
+
+#[derive(Debug, Error)]
+pub enum RecordError {
+    #[error("cannot write {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write {path}: {source}")]
+    Csv {
+        path: PathBuf,
+        #[source]
+        source: csv::Error,
+    },
+    #[error("the recorder of {0} has stopped (an earlier write failed)")]
+    Stopped(PathBuf),
+}
+
+/// The header row for `n_id` identity and `n_exp` expression coefficients and `n_landmarks` points.
+pub fn header(n_id: usize, n_exp: usize, n_landmarks: usize) -> Vec<String> {
+    let mut h: Vec<String> = [
+        "frame",
+        "timestamp_ms",
+        "method",
+        "success",
+        "fit_ms",
+        "pitch_deg",
+        "yaw_deg",
+        "roll_deg",
+        "scale",
+        "tx",
+        "ty",
+        "lambda_2d",
+        "lambda_3d",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    h.extend((0..n_id).map(|i| format!("id_{i}")));
+    h.extend((0..n_exp).map(|i| format!("exp_{i}")));
+    h.extend((0..n_landmarks).map(|i| format!("x_{i}")));
+    h.extend((0..n_landmarks).map(|i| format!("y_{i}")));
+    h
+}
+
+/// Writes rows on a thread of its own; `record` never blocks on the disk.
+#[derive(Debug)]
+pub struct CsvRecorder {
+    path: PathBuf,
+    tx: Option<Sender<RecordRow>>,
+    thread: Option<JoinHandle<Result<(), RecordError>>>,
+    written: Arc<AtomicU64>,
+}
+
+impl CsvRecorder {
+    /// Creates the file (replacing one that exists) and writes the header.
+    pub fn create(
+        path: &Path,
+        n_id: usize,
+        n_exp: usize,
+        n_landmarks: usize,
+    ) -> Result<Self, RecordError> {
+        let io = |source| RecordError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let file = File::create(path).map_err(io)?;
+        let mut w = csv::Writer::from_writer(BufWriter::new(file));
+        w.write_record(header(n_id, n_exp, n_landmarks))
+            .and_then(|_| w.flush().map_err(csv::Error::from))
+            .map_err(|source| RecordError::Csv {
+                path: path.to_owned(),
+                source,
+            })?;
+        let (tx, rx) = unbounded();
+        let written = Arc::new(AtomicU64::new(0));
+        let (p, count) = (path.to_owned(), written.clone());
+        let thread = std::thread::Builder::new()
+            .name("csv-recorder".into())
+            .spawn(move || write_rows(w, rx, &p, n_id, n_exp, &count))
+            .map_err(io)?;
+        Ok(Self {
+            path: path.to_owned(),
+            tx: Some(tx),
+            thread: Some(thread),
+            written,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Rows on disk (or in the writer's buffer) so far.
+    pub fn rows_written(&self) -> u64 {
+        self.written.load(Ordering::Relaxed)
+    }
+
+    /// Queues a row. Fails only when the writer thread has stopped on an error.
+    pub fn record(&self, row: RecordRow) -> Result<(), RecordError> {
+        match &self.tx {
+            Some(tx) => tx
+                .send(row)
+                .map_err(|_| RecordError::Stopped(self.path.clone())),
+            None => Err(RecordError::Stopped(self.path.clone())),
+        }
+    }
+
+    /// Writes every queued row, flushes and closes the file; returns the number of rows.
+    pub fn finish(mut self) -> Result<u64, RecordError> {
+        self.close()?;
+        Ok(self.rows_written())
+    }
+
+    fn close(&mut self) -> Result<(), RecordError> {
+        drop(self.tx.take());
+        match self.thread.take() {
+            Some(t) => t
+                .join()
+                .unwrap_or_else(|_| Err(RecordError::Stopped(self.path.clone()))),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for CsvRecorder {
+    fn drop(&mut self) {
+        // Nothing to report to from a drop; `finish` is the way to see errors.
+        let _ = self.close();
+    }
+}
+
+fn write_rows(
+    mut w: csv::Writer<BufWriter<File>>,
+    rx: Receiver<RecordRow>,
+    path: &Path,
+    n_id: usize,
+    n_exp: usize,
+    written: &AtomicU64,
+) -> Result<(), RecordError> {
+    let err = |source| RecordError::Csv {
+        path: path.to_owned(),
+        source,
+    };
+    let mut fields: Vec<String> = Vec::new();
+    let mut last_flush = Instant::now();
+    loop {
+        match rx.recv_timeout(FLUSH_EVERY) {
+            Ok(row) => {
+                row_fields(&row, n_id, n_exp, &mut fields);
+                w.write_record(&fields).map_err(err)?;
+                written.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+        }
+        if last_flush.elapsed() >= FLUSH_EVERY {
+            w.flush().map_err(|e| err(e.into()))?;
+            last_flush = Instant::now();
+        }
+    }
+    w.flush().map_err(|e| err(e.into()))
+}
+
+fn row_fields(row: &RecordRow, n_id: usize, n_exp: usize, out: &mut Vec<String>) {
+    out.clear();
+    let p = &row.params;
+    out.push(row.frame.to_string());
+    out.push(format!("{:.3}", row.timestamp_ms));
+    out.push(row.method.to_owned());
+    out.push(u8::from(row.success).to_string());
+    out.push(format!("{:.3}", row.fit_ms));
+    for a in [p.pitch(), p.yaw(), p.roll()] {
+        out.push(format!("{:.4}", a.to_degrees()));
+    }
+    out.push(format!("{:e}", p.s()));
+    out.push(format!("{:.3}", p.tx()));
+    out.push(format!("{:.3}", p.ty()));
+    match row.weights {
+        Some((l2, l3)) => {
+            out.push(format!("{l2:.4}"));
+            out.push(format!("{l3:.4}"));
+        }
+        None => out.extend([String::new(), String::new()]),
+    }
+    // A fit with fewer coefficients than the header leaves the rest empty.
+    out.extend((0..n_id).map(|i| p.id().get(i).map_or(String::new(), |v| format!("{v:.5}"))));
+    out.extend((0..n_exp).map(|i| p.exp().get(i).map_or(String::new(), |v| format!("{v:.5}"))));
+    out.extend(row.landmarks.iter().map(|l| format!("{:.3}", l[0])));
+    out.extend(row.landmarks.iter().map(|l| format!("{:.3}", l[1])));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(frame: u64) -> RecordRow {
+        let mut params = Params::zeros(2, 1);
+        params.set_yaw(0.5);
+        params.set_s(0.0015);
+        RecordRow {
+            frame,
+            timestamp_ms: frame as f64 * 33.3,
+            method: "parm",
+            success: true,
+            fit_ms: 0.5,
+            params,
+            weights: None,
+            landmarks: vec![[1.0, 2.0]; 68],
+        }
+    }
+
+    #[test]
+    fn header_and_rows_follow_the_design() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.csv");
+        let rec = CsvRecorder::create(&path, 2, 1, 68).unwrap();
+        for i in 0..50 {
+            rec.record(row(i)).unwrap();
+        }
+        assert_eq!(rec.finish().unwrap(), 50);
+        let mut r = csv::Reader::from_path(&path).unwrap();
+        let h = r.headers().unwrap().clone();
+        assert_eq!(&h[0], "frame");
+        assert_eq!(&h[12], "lambda_3d");
+        assert_eq!(
+            (&h[13], &h[15], &h[16], &h[84]),
+            ("id_0", "exp_0", "x_0", "y_0")
+        );
+        assert_eq!(h.len(), 13 + 3 + 136);
+        let rows: Vec<csv::StringRecord> = r.records().map(|x| x.unwrap()).collect();
+        assert_eq!(rows.len(), 50);
+        assert_eq!(&rows[49][0], "49");
+        assert_eq!(&rows[0][6], "28.6479");
+        assert_eq!(rows[0].len(), h.len());
+    }
+
+    #[test]
+    fn dropping_the_recorder_flushes_every_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.csv");
+        {
+            let rec = CsvRecorder::create(&path, 2, 1, 68).unwrap();
+            for i in 0..1000 {
+                rec.record(row(i)).unwrap();
+            }
+        }
+        let n = csv::Reader::from_path(&path).unwrap().records().count();
+        assert_eq!(n, 1000);
+    }
+
+    #[test]
+    fn an_unwritable_path_is_an_error() {
+        let err = CsvRecorder::create(Path::new("/no/such/dir/r.csv"), 1, 1, 68).unwrap_err();
+        assert!(err.to_string().contains("/no/such/dir/r.csv"));
+    }
+}

@@ -1,0 +1,3 @@
+//! Recording the parameter stream.
+
+pub mod csv_recorder;
