@@ -4,37 +4,21 @@
 //!
 //!     cargo bench --bench demo
 
+mod common;
+
 use std::hint::black_box;
-use std::path::Path;
 
 use criterion::Criterion;
-use facetrack::align::ShapePredictor;
 use facetrack::align::detect::FaceDetector;
 use facetrack::capture::RgbImage;
 use facetrack::capture::demo::{
     DemoSequence, LOOP_FRAMES, STILL_FRAMES, astronaut_photo, fit_photo,
 };
-use facetrack::fit::{Cascade, ParamUpdate, RegressorCascade};
-use facetrack::model::MorphableModel;
-
-fn read(name: &str) -> Vec<u8> {
-    std::fs::read(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("models")
-            .join(name),
-    )
-    .expect("committed model")
-}
+use facetrack::fit::{Cascade, ParamUpdate};
 
 fn main() {
-    let model = MorphableModel::from_bytes(&read("face_model.bin")).expect("face model");
-    let predictor = ShapePredictor::from_dlib_bytes(
-        &std::fs::read("/usr/share/dlib/shape_predictor_68_face_landmarks.dat")
-            .expect("apt-get install libdlib-data"),
-    )
-    .expect("dlib model");
-    let regressors =
-        |name| ParamUpdate::Regression(RegressorCascade::from_bytes(&read(name)).expect(name));
+    let (model, predictor) = common::model_and_predictor();
+    let regressors = |name| ParamUpdate::Regression(common::regressors(name));
     let (cold, track) = (regressors("parm.bin"), regressors("parm_track.bin"));
     let photo = astronaut_photo().expect("embedded photo");
     let fitted = fit_photo(

@@ -4,52 +4,34 @@
 //!
 //!     cargo bench --bench fit
 
+mod common;
+
 use std::hint::black_box;
 use std::path::Path;
 
 use criterion::{BenchmarkId, Criterion};
-use facetrack::align::ShapePredictor;
 use facetrack::eval::faces::{Split, load_faces};
 use facetrack::fit::joint::{JointConfig, JointSolver};
 use facetrack::fit::parm_joint::ParmJoint;
-use facetrack::fit::{Cascade, ParamUpdate, Pclm, RegressorCascade};
-use facetrack::model::MorphableModel;
+use facetrack::fit::{Cascade, ParamUpdate, Pclm};
 
 const FACES: usize = 50;
 
-fn read(name: &str) -> Vec<u8> {
-    std::fs::read(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("models")
-            .join(name),
-    )
-    .expect("committed model")
-}
-
 fn main() {
-    let model = MorphableModel::from_bytes(&read("face_model.bin")).expect("face model");
-    let predictor = ShapePredictor::from_dlib_bytes(
-        &std::fs::read("/usr/share/dlib/shape_predictor_68_face_landmarks.dat")
-            .expect("apt-get install libdlib-data"),
-    )
-    .expect("dlib model");
+    let (model, predictor) = common::model_and_predictor();
     let aflw = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/aflw2000-3d");
     let mut faces = load_faces(&aflw, &model, Split::Validation, || {}).expect("shared data");
     faces.truncate(FACES);
-    let pclm: Pclm = serde_json::from_slice(&read("pclm.json")).expect("pclm.json");
+    let pclm: Pclm = serde_json::from_slice(&common::read("pclm.json")).expect("pclm.json");
     let methods = [
         ("pclm", ParamUpdate::Pclm(pclm)),
         (
             "prm",
-            ParamUpdate::Regression(
-                RegressorCascade::from_bytes(&read("prm.bin")).expect("prm.bin"),
-            ),
+            ParamUpdate::Regression(common::regressors("prm.bin")),
         ),
         (
             "parm",
-            ParamUpdate::Regression(
-                RegressorCascade::from_bytes(&read("parm.bin")).expect("parm.bin"),
-            ),
+            ParamUpdate::Regression(common::regressors("parm.bin")),
         ),
     ];
 

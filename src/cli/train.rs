@@ -10,7 +10,7 @@ use rayon::prelude::*;
 
 use facetrack::align::ShapePredictor;
 use facetrack::eval::faces::{Split, aflw_dir, load_faces};
-use facetrack::fit::training::{TrainConfig, init_means};
+use facetrack::fit::training::{TrainConfig, cold_start_means};
 use facetrack::fit::training_set::{FaceSample, Mirror};
 use facetrack::fit::{Cascade, ParamUpdate, Pclm, RegressorKind, training};
 use facetrack::model::MorphableModel;
@@ -241,7 +241,7 @@ fn choose_pclm(
     valid: &[FaceSample],
     cfg: &TrainConfig,
 ) -> Pclm {
-    let init = init_means(train, model);
+    let cold = cold_start_means(train, model);
     let mut best: Option<(f64, Pclm)> = None;
     eprintln!(
         "PCLM: {} identity and {} expression coefficients",
@@ -254,9 +254,7 @@ fn choose_pclm(
             n_exp: cfg.n_exp,
             r,
             hide_invisible: cfg.hide_invisible,
-            init_scale: init.0,
-            init_tx: init.1,
-            init_ty: init.2,
+            cold,
         };
         let nme = validation_nme(
             model,
@@ -275,9 +273,7 @@ fn choose_pclm(
         n_exp: cfg.n_exp,
         r: 100.0,
         hide_invisible: true,
-        init_scale: init.0,
-        init_tx: init.1,
-        init_ty: init.2,
+        cold,
     })
 }
 

@@ -54,6 +54,33 @@ impl BoxFrame {
     }
 }
 
+/// The cold start (PARM paper §4.2): the mean face, no rotation, and the training means of the
+/// normalised scale and translation. Kept by every update method; PCLM's settings file names the
+/// three values `init_scale`, `init_tx`, `init_ty`.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ColdStart {
+    #[serde(rename = "init_scale")]
+    pub scale: f64,
+    #[serde(rename = "init_tx")]
+    pub tx: f64,
+    #[serde(rename = "init_ty")]
+    pub ty: f64,
+}
+
+impl ColdStart {
+    /// The starting parameters in `face_box`, with `n_id` and `n_exp` (zero) coefficients.
+    pub fn params(&self, face_box: &FaceBox, n_id: usize, n_exp: usize, model_size: f64) -> Params {
+        let mut p = Params::zeros(n_id, n_exp);
+        let mut pose_n = [0.0; Params::N_POSE];
+        pose_n[Params::S] = self.scale;
+        pose_n[Params::TX] = self.tx;
+        pose_n[Params::TY] = self.ty;
+        BoxFrame::new(face_box, model_size)
+            .denormalise(&pose_n, &mut p.as_mut_slice()[..Params::N_POSE]);
+        p
+    }
+}
+
 /// The size of a model's mean landmark shape: the RMS distance of its points from their centroid
 /// in the x–y plane, in model units.
 pub fn model_face_size(model: &crate::model::MorphableModel) -> f64 {

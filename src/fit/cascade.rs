@@ -4,7 +4,7 @@
 
 use thiserror::Error;
 
-use super::box_frame::{BoxFrame, model_face_size};
+use super::box_frame::{BoxFrame, ColdStart, model_face_size};
 use super::parm::parm_features;
 use super::pclm::{Pclm, PclmScratch};
 use super::prm::prm_features;
@@ -51,10 +51,10 @@ impl ParamUpdate {
         }
     }
 
-    fn init(&self) -> (f64, f64, f64) {
+    fn cold(&self) -> &ColdStart {
         match self {
-            Self::Pclm(p) => (p.init_scale, p.init_tx, p.init_ty),
-            Self::Regression(r) => (r.init_scale, r.init_tx, r.init_ty),
+            Self::Pclm(p) => &p.cold,
+            Self::Regression(r) => &r.cold,
         }
     }
 }
@@ -154,17 +154,14 @@ impl<'a> Cascade<'a> {
         }
     }
 
-    /// The cold start in `face_box` (PARM paper §4.2): the mean face, no rotation, the training
-    /// means of the normalised scale and translation.
+    /// The cold start in `face_box` (PARM paper §4.2).
     pub fn cold_start(&self, face_box: &FaceBox) -> Params {
-        let mut p = Params::zeros(self.update.n_id(), self.update.n_exp());
-        let (s, tx, ty) = self.update.init();
-        let mut pn = vec![0.0; p.len()];
-        pn[Params::S] = s;
-        pn[Params::TX] = tx;
-        pn[Params::TY] = ty;
-        BoxFrame::new(face_box, model_face_size(self.model)).denormalise(&pn, p.as_mut_slice());
-        p
+        self.update.cold().params(
+            face_box,
+            self.update.n_id(),
+            self.update.n_exp(),
+            model_face_size(self.model),
+        )
     }
 
     /// Runs `stages` stages from `p` (updated in place). `face_box` is the box the landmark cascade

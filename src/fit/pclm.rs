@@ -9,7 +9,7 @@
 use nalgebra::{DMatrix, DVector};
 use serde::{Deserialize, Serialize};
 
-use super::box_frame::BoxFrame;
+use super::box_frame::{BoxFrame, ColdStart};
 use super::cholesky::cholesky_solve;
 use crate::model::Params;
 
@@ -21,9 +21,8 @@ pub struct Pclm {
     pub n_exp: usize,
     pub r: f64,
     pub hide_invisible: bool,
-    pub init_scale: f64,
-    pub init_tx: f64,
-    pub init_ty: f64,
+    #[serde(flatten)]
+    pub cold: ColdStart,
 }
 
 /// Buffers for one step, sized once.

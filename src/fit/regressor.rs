@@ -3,6 +3,8 @@
 use nalgebra::{DMatrix, DVector};
 use thiserror::Error;
 
+use super::box_frame::ColdStart;
+
 /// `y = W x + b`, `W` row-major in f32 (the map is applied every stage of every frame; f32 halves
 /// the memory it streams and lets the dot products vectorise).
 #[derive(Debug, Clone, PartialEq)]
@@ -86,9 +88,7 @@ pub struct RegressorCascade {
     /// regression (decided by validation at training time).
     pub hide_invisible: bool,
     /// The training means of the normalised scale and translation: the cold start (§4.2).
-    pub init_scale: f64,
-    pub init_tx: f64,
-    pub init_ty: f64,
+    pub cold: ColdStart,
     pub stages: Vec<AffineMap>,
 }
 
@@ -145,7 +145,7 @@ impl RegressorCascade {
         ] {
             b.extend_from_slice(&v.to_le_bytes());
         }
-        for v in [self.init_scale, self.init_tx, self.init_ty] {
+        for v in [self.cold.scale, self.cold.tx, self.cold.ty] {
             b.extend_from_slice(&v.to_le_bytes());
         }
         for s in &self.stages {
@@ -196,9 +196,11 @@ impl RegressorCascade {
         let n_exp = r.u32()? as usize;
         let hide_invisible = r.u32()? != 0;
         let n_stages = r.u32()? as usize;
-        let init_scale = r.f64()?;
-        let init_tx = r.f64()?;
-        let init_ty = r.f64()?;
+        let cold = ColdStart {
+            scale: r.f64()?,
+            tx: r.f64()?,
+            ty: r.f64()?,
+        };
         let mut stages = Vec::new();
         for _ in 0..n_stages {
             let n_in = r.u32()? as usize;
@@ -232,9 +234,7 @@ impl RegressorCascade {
             n_id,
             n_exp,
             hide_invisible,
-            init_scale,
-            init_tx,
-            init_ty,
+            cold,
             stages,
         })
     }
@@ -302,9 +302,11 @@ mod tests {
             n_id: 1,
             n_exp: 1,
             hide_invisible: true,
-            init_scale: 0.9,
-            init_tx: 0.01,
-            init_ty: 0.1,
+            cold: ColdStart {
+                scale: 0.9,
+                tx: 0.01,
+                ty: 0.1,
+            },
             stages: vec![map.clone(), map],
         }
     }

@@ -11,7 +11,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
 
-use super::box_frame::{BoxFrame, model_face_size};
+use super::box_frame::{BoxFrame, ColdStart, model_face_size};
 use super::cascade::{Cascade, ParamUpdate};
 use super::regressor::{AffineMap, RegressorCascade, RegressorKind};
 use super::ridge::RidgeProblem;
@@ -96,8 +96,9 @@ pub fn normal(rng: &mut StdRng) -> f64 {
     (-2.0 * (1.0 - u).ln()).sqrt() * (std::f64::consts::TAU * v).cos()
 }
 
-/// The training means of the normalised scale and translation of the ground truth in its box.
-pub fn init_means(faces: &[FaceSample], model: &MorphableModel) -> (f64, f64, f64) {
+/// The cold start of the training faces: the means of the normalised scale and translation of
+/// the ground truth in its box.
+pub fn cold_start_means(faces: &[FaceSample], model: &MorphableModel) -> ColdStart {
     let size = model_face_size(model);
     let mut acc = [0.0; 3];
     let mut pn = vec![0.0; Params::N_POSE];
@@ -108,24 +109,11 @@ pub fn init_means(faces: &[FaceSample], model: &MorphableModel) -> (f64, f64, f6
         acc[2] += pn[Params::TY];
     }
     let n = faces.len().max(1) as f64;
-    (acc[0] / n, acc[1] / n, acc[2] / n)
-}
-
-/// A cold start in `b`: the mean face with the training means of scale and translation.
-pub fn cold_params(
-    b: &FaceBox,
-    init: (f64, f64, f64),
-    n_id: usize,
-    n_exp: usize,
-    model_size: f64,
-) -> Params {
-    let mut p = Params::zeros(n_id, n_exp);
-    let mut pn = vec![0.0; p.len()];
-    pn[Params::S] = init.0;
-    pn[Params::TX] = init.1;
-    pn[Params::TY] = init.2;
-    BoxFrame::new(b, model_size).denormalise(&pn, p.as_mut_slice());
-    p
+    ColdStart {
+        scale: acc[0] / n,
+        tx: acc[1] / n,
+        ty: acc[2] / n,
+    }
 }
 
 /// Ground truth moved by a random motion of size `m`, with `n_id`/`n_exp` coefficients.
@@ -156,7 +144,7 @@ pub fn make_starts(
     faces: &[FaceSample],
     model: &MorphableModel,
     cfg: &TrainConfig,
-    init: (f64, f64, f64),
+    cold: ColdStart,
     jitter: bool,
     rng: &mut StdRng,
 ) -> Vec<Start> {
@@ -186,7 +174,7 @@ pub fn make_starts(
             starts.push(Start {
                 face: i,
                 face_box: jb,
-                p: cold_params(&jb, init, cfg.n_id, cfg.n_exp, size),
+                p: cold.params(&jb, cfg.n_id, cfg.n_exp, size),
             });
         }
         for _ in 0..cfg.warm_starts {
@@ -214,25 +202,23 @@ pub fn train_cascade(
     mut progress: impl FnMut(usize, &StageReport),
 ) -> (RegressorCascade, Vec<StageReport>) {
     let mut rng = StdRng::seed_from_u64(cfg.seed);
-    let init = init_means(train, model);
+    let cold = cold_start_means(train, model);
     let mut cascade = RegressorCascade {
         kind: cfg.kind,
         n_id: cfg.n_id,
         n_exp: cfg.n_exp,
         hide_invisible: cfg.hide_invisible,
-        init_scale: init.0,
-        init_tx: init.1,
-        init_ty: init.2,
+        cold,
         stages: Vec::new(),
     };
-    let mut train_starts = make_starts(train, model, cfg, init, true, &mut rng);
+    let mut train_starts = make_starts(train, model, cfg, cold, true, &mut rng);
     // Validation mirrors what the cascade is for: one start of each kind it is trained on.
     let valid_cfg = TrainConfig {
         cold_starts: cfg.cold_starts.min(1),
         warm_starts: cfg.warm_starts.min(1),
         ..cfg.clone()
     };
-    let mut valid_starts = make_starts(valid, model, &valid_cfg, init, false, &mut rng);
+    let mut valid_starts = make_starts(valid, model, &valid_cfg, cold, false, &mut rng);
     let stages = cfg.stages.min(predictor.num_stages());
     let mut reports = Vec::new();
 
