@@ -99,12 +99,6 @@ pub struct FitScratch {
     model_size: f64,
 }
 
-impl FitScratch {
-    /// The visibility of each landmark at the last stage run.
-    pub fn visible(&self) -> &[bool] {
-        &self.visible
-    }
-}
 
 impl<'a> Cascade<'a> {
     pub fn new(
