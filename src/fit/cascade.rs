@@ -99,7 +99,6 @@ pub struct FitScratch {
     model_size: f64,
 }
 
-
 impl<'a> Cascade<'a> {
     pub fn new(
         model: &'a MorphableModel,
