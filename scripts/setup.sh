@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what facetrack needs to build, test and run on a fresh Debian/Ubuntu machine:
-# dlib's 68-point shape predictor (libdlib-data), the tools the JPEG decoder is built with and the
-# font the evaluation's plots are labelled in.
+# dlib's 68-point shape predictor (libdlib-data), the tools the JPEG decoder is built with, the
+# font the evaluation's plots are labelled in, and what the window needs to run on a machine with
+# no GPU and no screen: X11 client libraries, Mesa's software Vulkan (lavapipe) and GL (llvmpipe)
+# drivers, and Xvfb for the window's test.
 set -euo pipefail
 
 packages=(
@@ -11,6 +13,12 @@ packages=(
   libclang-dev # bindgen, for the camera crate
   build-essential
   fonts-dejavu-core # DejaVuSans.ttf, the text of the evaluation's plots
+  # The window (winit, wgpu): X11 libraries winit loads at run time, the Vulkan and GL loaders,
+  # Mesa's drivers (lavapipe, llvmpipe on a machine without a GPU), and a virtual X server.
+  libx11-xcb1 libxcursor1 libxrandr2 libxi6 libxkbcommon-x11-0
+  libvulkan1 mesa-vulkan-drivers
+  libgl1 libegl1 libegl-mesa0 libgl1-mesa-dri
+  xvfb xauth
 )
 
 missing=()

@@ -1,6 +1,9 @@
-//! The facetrack command line.
+//! The facetrack command line, and the desktop app's window (`render`, `ui`), which only the
+//! binary depends on.
 
 mod cli;
+mod render;
+mod ui;
 
 use std::process::ExitCode;
 

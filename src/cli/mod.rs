@@ -6,6 +6,7 @@ mod eval;
 mod fit;
 mod models;
 mod progress;
+mod run;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -14,15 +15,22 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "facetrack",
     version,
-    about = "Real-time 3D face tracking with the PARM cascade"
+    about = "Real-time 3D face tracking with the PARM cascade",
+    long_about = "Real-time 3D face tracking with the PARM cascade. Without a subcommand it runs the desktop app (`facetrack run`).",
+    args_conflicts_with_subcommands = true
 )]
 pub struct Cli {
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
+    /// `facetrack` alone is `facetrack run`.
+    #[command(flatten)]
+    pub run: run::RunArgs,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// The desktop app (the default): the live fit over the camera frame, and the panel.
+    Run(run::RunArgs),
     /// Learn the morphable model from the shared data and write face_model.bin.
     BuildModel(build_model::BuildModelArgs),
     /// Fit still images: landmarks (and, with the model-based methods, the 3D face), as JSON lines.
@@ -53,11 +61,13 @@ pub enum Method {
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::BuildModel(args) => build_model::run(&args),
-        Command::Fit(args) => fit::run(args),
-        Command::Train(args) => train::run(args),
-        Command::Eval(args) => eval::run(args),
-        Command::Demo(args) => demo::run(&args),
+        None => run::run(cli.run),
+        Some(Command::Run(args)) => run::run(args),
+        Some(Command::BuildModel(args)) => build_model::run(&args),
+        Some(Command::Fit(args)) => fit::run(args),
+        Some(Command::Train(args)) => train::run(args),
+        Some(Command::Eval(args)) => eval::run(args),
+        Some(Command::Demo(args)) => demo::run(&args),
     }
 }
 

@@ -1,0 +1,149 @@
+//! `facetrack run` (and `facetrack` alone): the desktop app — the window with the live fit over
+//! the camera frame and the panel. `--exit-after-frames`, `--screenshot` and `--record` make it
+//! scriptable for tests and demos.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+
+use facetrack::capture::demo::astronaut_photo;
+use facetrack::capture::{DemoSequence, SOURCE_SYNTAX, SourceSpec};
+use facetrack::model::MorphableModel;
+use facetrack::record::csv_recorder::CsvRecorder;
+
+use super::Method;
+use crate::ui::app::{AppOptions, run as run_window};
+use crate::ui::panel::SourceChoice;
+use crate::ui::session::{OpenRequest, Opened, Opener};
+use crate::ui::track::{
+    DEFAULT_STAGES, Pipeline, ResultDelivery, ResultSink, TrackMethod, TrackSettings,
+};
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Where frames come from (default: the first camera, else the demo).
+    #[arg(long, value_name = "SOURCE", long_help = format!("Where frames come from: {SOURCE_SYNTAX} (default: the first camera, else the demo)"))]
+    pub source: Option<SourceSpec>,
+    /// How faces are fitted: pclm, prm, parm or parm+joint (switchable in the window: 1/2/3, J).
+    #[arg(long, default_value = "parm")]
+    pub method: Method,
+    /// Cascade stages a frame.
+    #[arg(long, default_value_t = DEFAULT_STAGES)]
+    pub stages: usize,
+    /// Show the raw fit, without the temporal filter.
+    #[arg(long)]
+    pub no_filter: bool,
+    /// Record every fitted frame to this CSV file (DESIGN.md's columns).
+    #[arg(long, value_name = "FILE.csv")]
+    pub record: Option<PathBuf>,
+    /// Exit once this many frames of the source have been fitted and shown.
+    #[arg(long, value_name = "N")]
+    pub exit_after_frames: Option<u64>,
+    /// At exit, write the window's last frame to this PNG file.
+    #[arg(long, value_name = "FILE.png")]
+    pub screenshot: Option<PathBuf>,
+}
+
+/// The settings a method name of the command line stands for.
+fn settings(args: &RunArgs) -> Result<TrackSettings> {
+    let (method, joint) = match args.method {
+        Method::Pclm => (TrackMethod::Pclm, false),
+        Method::Prm => (TrackMethod::Prm, false),
+        Method::Parm => (TrackMethod::Parm, false),
+        Method::ParmJoint => (TrackMethod::Parm, true),
+        Method::Ert => bail!(
+            "`ert` fits no 3D model, so there is nothing to draw; the window runs pclm, prm, parm or parm+joint"
+        ),
+    };
+    if !(1..=15).contains(&args.stages) {
+        bail!("--stages must be 1 to 15, not {}", args.stages);
+    }
+    Ok(TrackSettings {
+        method,
+        joint,
+        stages: args.stages,
+        filter: !args.no_filter,
+    })
+}
+
+pub fn run(args: RunArgs) -> Result<()> {
+    let settings = settings(&args)?;
+    if args.exit_after_frames == Some(0) {
+        bail!("--exit-after-frames must be at least 1");
+    }
+    if let Some(p) = &args.screenshot {
+        let png = p.extension().is_some_and(|e| e.eq_ignore_ascii_case("png"));
+        if !png {
+            bail!("--screenshot {} must name a .png file", p.display());
+        }
+    }
+    let options = AppOptions {
+        source: args.source.clone(),
+        settings,
+        record: args.record.clone(),
+        exit_after_frames: args.exit_after_frames,
+        screenshot: args.screenshot.clone(),
+        sources: vec![SourceChoice {
+            label: "demo (synthetic face)".into(),
+            spec: SourceSpec::Demo,
+        }],
+    };
+    let summary = run_window(options, opener())?;
+    let s = &summary.speed;
+    eprintln!(
+        "facetrack: {} frames fitted; window {:.1} fps, fitting {:.1} fps ({:.2} ms a frame) on {} ({}, {}); {} rows recorded",
+        s.frames,
+        s.window_fps,
+        s.fit_fps,
+        s.fit_ms,
+        summary.adapter,
+        summary.backend,
+        summary.present_mode,
+        summary.rows
+    );
+    println!(
+        "{}",
+        serde_json::to_string(&summary).context("cannot write the summary")?
+    );
+    Ok(())
+}
+
+/// Opens the demo for the window (the pipeline's stand-in until it lands).
+fn opener() -> Opener {
+    let cache: Mutex<Option<(DemoSequence, Arc<MorphableModel>)>> = Mutex::new(None);
+    Arc::new(move |req: OpenRequest| {
+        match &req.source {
+            None | Some(SourceSpec::Demo) => {}
+            Some(other) => bail!("cannot open {other} yet: only the demo runs in this build"),
+        }
+        let (seq, model) = {
+            let mut cache = cache
+                .lock()
+                .map_err(|_| anyhow::anyhow!("the model cache is poisoned"))?;
+            if cache.is_none() {
+                let seq = super::demo::build_sequence(astronaut_photo()?)?;
+                let model = Arc::new(seq.model().clone());
+                *cache = Some((seq, model));
+            }
+            match cache.as_ref() {
+                Some((s, m)) => (s.clone(), m.clone()),
+                None => bail!("the demo could not be built"),
+            }
+        };
+        let dims = (seq.base_params().n_id(), seq.base_params().n_exp());
+        let mut sinks: Vec<Box<dyn ResultSink>> = Vec::new();
+        if let Some(path) = &req.record {
+            let rec = CsvRecorder::create(path, dims.0, dims.1, 68)
+                .with_context(|| format!("cannot record to {}", path.display()))?;
+            sinks.push(Box::new(rec));
+        }
+        Ok(Opened {
+            pipeline: Pipeline::start(seq, req.settings, ResultDelivery::Newest, sinks),
+            model,
+            dims,
+            description: "demo (ground truth; the tracker is not merged yet)".into(),
+        })
+    })
+}

@@ -1,0 +1,783 @@
+//! The window (winit): its event loop, the frame it draws — the video view, then the panel over
+//! it — and the hand-over between the pipeline and the renderer. The window redraws when a new
+//! result arrives (the forwarder wakes it), when egui asks, and a few times a second for the
+//! plot; it takes results with `try_recv` only, so capture and fitting never hold it up.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow};
+use crossbeam_channel::Receiver;
+use winit::application::ApplicationHandler;
+use winit::dpi::LogicalSize;
+use winit::event::WindowEvent;
+use winit::event_loop::{ActiveEventLoop, ControlFlow, EventLoop, EventLoopProxy};
+use winit::window::{Window, WindowId};
+
+use facetrack::capture::SourceSpec;
+use facetrack::model::MorphableModel;
+use facetrack::record::csv_recorder::CsvRecorder;
+
+use super::panel::{Action, PANEL_WIDTH, Panel, SourceChoice, Status};
+use super::session::{
+    OpenOutcome, OpenRequest, Opened, Opener, Session, Wake, default_record_path,
+    open_in_background,
+};
+use super::stats::{Stats, Summary};
+use super::track::{
+    PipelineEvent, ResultSink, TrackCommand, TrackResult, TrackSettings, TrackStatus,
+};
+use crate::render::layer::Bounds;
+use crate::render::{
+    Gpu, Offscreen, Overlay, PanelLayer, PixelRect, SceneRenderer, ViewOptions, letterbox,
+    paint_bounds,
+};
+
+/// Said with every failure to open the window.
+pub const HEADLESS_HINT: &str =
+    "no display? `facetrack track --source demo --csv out.csv` runs headless";
+/// Redraws at least this often, so that the rates and the plot move when no frame comes.
+const IDLE_REDRAW: Duration = Duration::from_millis(200);
+/// How often the panel is drawn again for its live readouts: 20 times a second is as fast as
+/// figures can be read, and the video view goes on at its own rate in between.
+const PANEL_INTERVAL: Duration = Duration::from_millis(50);
+
+/// What the window is asked to do.
+pub struct AppOptions {
+    pub source: Option<SourceSpec>,
+    pub settings: TrackSettings,
+    pub record: Option<PathBuf>,
+    /// Exit once the frame of this index − 1 has been fitted and shown.
+    pub exit_after_frames: Option<u64>,
+    /// Write the window's last frame here at exit.
+    pub screenshot: Option<PathBuf>,
+    /// Sources the panel offers besides a typed path.
+    pub sources: Vec<SourceChoice>,
+}
+
+/// What a run of the window measured and wrote, printed at exit.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AppSummary {
+    #[serde(flatten)]
+    pub speed: Summary,
+    /// Rows the recordings wrote.
+    pub rows: u64,
+    pub backend: String,
+    pub adapter: String,
+    pub present_mode: String,
+    pub screenshot: Option<PathBuf>,
+    /// Where the frame was drawn in the last window frame, `[x, y, w, h]` physical pixels.
+    pub viewport: Option<[f32; 4]>,
+    /// The window's size in physical pixels.
+    pub window: [u32; 2],
+}
+
+/// Opens the window and runs it until it is closed or `--exit-after-frames` is reached.
+pub fn run(options: AppOptions, opener: Opener) -> Result<AppSummary> {
+    let event_loop = EventLoop::<Wake>::with_user_event()
+        .build()
+        .map_err(|e| no_window(&e))?;
+    event_loop.set_control_flow(ControlFlow::Wait);
+    let proxy = event_loop.create_proxy();
+    let mut app = App::new(options, opener, proxy)?;
+    event_loop
+        .run_app(&mut app)
+        .map_err(|e| anyhow!("the window's event loop failed: {e}"))?;
+    app.finish()
+}
+
+/// The error for a window that cannot be opened: winit's reason without the source location it
+/// prefixes (`os error at FILE:LINE: …`), and the hint.
+fn no_window(err: &dyn std::fmt::Display) -> anyhow::Error {
+    let text = err.to_string();
+    let reason = text
+        .strip_prefix("os error at ")
+        .and_then(|rest| rest.split_once(": ").map(|(_, r)| r))
+        .unwrap_or(&text);
+    anyhow!(
+        "cannot open a window: {} ({HEADLESS_HINT})",
+        reason.trim_end_matches('.')
+    )
+}
+
+/// egui's pieces.
+struct Egui {
+    ctx: egui::Context,
+    state: egui_winit::State,
+    renderer: egui_wgpu::Renderer,
+}
+
+/// The window and everything that draws into it.
+struct Window_ {
+    window: Arc<Window>,
+    gpu: Gpu,
+    egui: Egui,
+    scene: Option<SceneRenderer>,
+    layer: PanelLayer,
+}
+
+struct App {
+    options: AppOptions,
+    opener: Opener,
+    proxy: EventLoopProxy<Wake>,
+    win: Option<Window_>,
+    opening: Option<Receiver<OpenOutcome>>,
+    session: Option<Session>,
+    model: Option<Arc<MorphableModel>>,
+    dims: (usize, usize),
+    overlay: Option<Overlay>,
+    /// The result shown (its frame is the texture, its fit the overlay).
+    shown: Option<TrackResult>,
+    /// A result not yet uploaded.
+    pending: bool,
+    panel: Panel,
+    stats: Stats,
+    actions: Vec<Action>,
+    rows: u64,
+    /// What stops the run with an error.
+    fatal: Option<anyhow::Error>,
+    exiting: bool,
+    screenshot_taken: bool,
+    next_idle_redraw: Instant,
+    last_viewport: Option<PixelRect>,
+    /// The panel must be drawn again at the next frame (input, an animation).
+    panel_dirty: bool,
+    next_panel: Instant,
+    /// Where the panel's layer has something, and the view's area, from its last drawing.
+    panel_bounds: Bounds,
+    central: PixelRect,
+}
+
+impl App {
+    fn new(options: AppOptions, opener: Opener, proxy: EventLoopProxy<Wake>) -> Result<Self> {
+        let record_path = options
+            .record
+            .clone()
+            .unwrap_or_else(default_record_path)
+            .display()
+            .to_string();
+        let mut panel = Panel::new(options.settings, record_path);
+        panel.sources = options.sources.clone();
+        // Models load while the window opens.
+        let opening = open_in_background(
+            opener.clone(),
+            OpenRequest {
+                source: options.source.clone(),
+                settings: options.settings,
+                record: options.record.clone(),
+            },
+            None,
+            proxy.clone(),
+        );
+        let now = Instant::now();
+        Ok(Self {
+            options,
+            opener,
+            proxy,
+            win: None,
+            opening: Some(opening),
+            session: None,
+            model: None,
+            dims: (0, 0),
+            overlay: None,
+            shown: None,
+            pending: false,
+            panel,
+            stats: Stats::new(now),
+            actions: Vec::new(),
+            rows: 0,
+            fatal: None,
+            exiting: false,
+            screenshot_taken: false,
+            next_idle_redraw: now,
+            last_viewport: None,
+            panel_dirty: true,
+            next_panel: now,
+            panel_bounds: [0; 4],
+            central: PixelRect {
+                x: 0.0,
+                y: 0.0,
+                w: 0.0,
+                h: 0.0,
+            },
+        })
+    }
+
+    fn fail(&mut self, event_loop: &ActiveEventLoop, err: anyhow::Error) {
+        if self.fatal.is_none() {
+            self.fatal = Some(err);
+        }
+        event_loop.exit();
+    }
+
+    fn open_window(&mut self, event_loop: &ActiveEventLoop) -> Result<Window_> {
+        let attrs = Window::default_attributes()
+            .with_title("facetrack")
+            .with_inner_size(LogicalSize::new(1184.0, 640.0))
+            .with_min_inner_size(LogicalSize::new(640.0, 400.0));
+        let window = Arc::new(event_loop.create_window(attrs).map_err(|e| no_window(&e))?);
+        let gpu = Gpu::new(event_loop, window.clone())
+            .map_err(|e| anyhow!("cannot open a window: {e:#} ({HEADLESS_HINT})"))?;
+        let info = gpu.info();
+        self.panel.gpu = format!(
+            "{} · {} · {}",
+            info.backend, info.adapter, info.present_mode
+        );
+        let ctx = egui::Context::default();
+        ctx.set_visuals(egui::Visuals::dark());
+        let max_side = gpu.device.limits().max_texture_dimension_2d as usize;
+        let state = egui_winit::State::new(
+            ctx.clone(),
+            egui::ViewportId::ROOT,
+            &window,
+            Some(window.scale_factor() as f32),
+            None,
+            Some(max_side),
+        );
+        let renderer = egui_wgpu::Renderer::new(
+            &gpu.device,
+            gpu.config.format,
+            egui_wgpu::RendererOptions {
+                dithering: false,
+                ..Default::default()
+            },
+        );
+        let scene = self.overlay.as_ref().map(|o| {
+            let s = SceneRenderer::new(&gpu.device, gpu.config.format, o);
+            s.upload_indices(&gpu.queue, o);
+            s
+        });
+        let layer = PanelLayer::new(&gpu.device, gpu.config.format);
+        Ok(Window_ {
+            window,
+            layer,
+            gpu,
+            egui: Egui {
+                ctx,
+                state,
+                renderer,
+            },
+            scene,
+        })
+    }
+
+    /// Takes a finished open: the new session, or the error.
+    fn poll_opening(&mut self, event_loop: &ActiveEventLoop) {
+        let Some(outcome) = self.opening.as_ref().and_then(|rx| rx.try_recv().ok()) else {
+            return;
+        };
+        self.opening = None;
+        if let Some(stopped) = outcome.stopped {
+            self.note_stopped(stopped);
+        }
+        match outcome.opened {
+            Ok(opened) => self.start_session(opened),
+            Err(e) if self.session.is_none() && self.shown.is_none() => {
+                // Nothing ever ran: the run cannot go on.
+                self.fail(event_loop, e);
+            }
+            Err(e) => self.panel.status = Status::Error(format!("{e:#}")),
+        }
+    }
+
+    fn note_stopped(&mut self, stopped: Result<u64, String>) {
+        match stopped {
+            Ok(rows) => self.rows += rows,
+            Err(e) => self.panel.warning = Some(e),
+        }
+        if let Some((path, rows)) = self.panel.recording.take() {
+            self.panel.recorded = Some((path, rows));
+        }
+    }
+
+    fn start_session(&mut self, opened: Opened) {
+        let Opened {
+            pipeline,
+            model,
+            dims,
+            description,
+        } = opened;
+        self.panel.source = description;
+        self.panel.status = Status::Starting("waiting for the first frame…".into());
+        self.dims = dims;
+        let same_model = self.model.as_ref().is_some_and(|m| Arc::ptr_eq(m, &model));
+        if !same_model {
+            let overlay = Overlay::new(&model);
+            if let Some(w) = &mut self.win {
+                let s = SceneRenderer::new(&w.gpu.device, w.gpu.config.format, &overlay);
+                s.upload_indices(&w.gpu.queue, &overlay);
+                w.scene = Some(s);
+            }
+            self.overlay = Some(overlay);
+            self.model = Some(model);
+        }
+        let session = Session::new(pipeline, self.proxy.clone());
+        if self.panel.paused {
+            session.pipeline().send(TrackCommand::Pause(true));
+        }
+        if self.panel.settings != self.options.settings {
+            session
+                .pipeline()
+                .send(TrackCommand::Settings(self.panel.settings));
+        }
+        self.session = Some(session);
+    }
+
+    fn recorder(&self, path: &std::path::Path) -> Result<Box<dyn ResultSink>> {
+        let (n_id, n_exp) = self.dims;
+        let rec = CsvRecorder::create(path, n_id, n_exp, 68)
+            .with_context(|| format!("cannot record to {}", path.display()))?;
+        Ok(Box::new(rec))
+    }
+
+    /// Takes the newest result and the pipeline's events.
+    fn poll_pipeline(&mut self) {
+        let Some(session) = &self.session else {
+            return;
+        };
+        let now = Instant::now();
+        while let Some(r) = session.try_result() {
+            self.stats.result(now, r.frame.index, r.fit_ms, r.fit_fps);
+            self.panel.recording = r.recording.first().cloned();
+            if !self.panel.paused {
+                self.panel.status = Status::Track(r.status);
+            }
+            if let Some(old) = self.shown.replace(r) {
+                session.pipeline().recycle(old);
+            }
+            self.pending = true;
+        }
+        while let Some(e) = session.try_event() {
+            match e {
+                PipelineEvent::Warning(w) => self.panel.warning = Some(w),
+                PipelineEvent::Error(e) => self.panel.status = Status::Error(e),
+                PipelineEvent::SourceEnded => {
+                    self.panel.status = Status::Ended;
+                    if self.options.exit_after_frames.is_some() {
+                        self.exiting = true;
+                    }
+                }
+                PipelineEvent::RecordingFinished(path, rows) => {
+                    self.panel.recording = None;
+                    self.panel.recorded = Some((path, rows));
+                }
+            }
+        }
+    }
+
+    /// Uploads the shown result's frame and its overlay, together.
+    fn upload(&mut self) {
+        if !self.pending {
+            return;
+        }
+        let (Some(w), Some(r), Some(model), Some(overlay)) =
+            (&mut self.win, &self.shown, &self.model, &mut self.overlay)
+        else {
+            return;
+        };
+        let Some(scene) = &mut w.scene else { return };
+        let fits = r.params.n_id() <= model.n_id() && r.params.n_exp() <= model.n_exp();
+        if r.status == TrackStatus::Tracking && fits && r.landmarks.len() == 2 * 68 {
+            overlay.update(model, &r.params, &r.landmarks);
+        } else {
+            overlay.clear();
+        }
+        let img = &r.frame.image;
+        scene.set_frame(
+            &w.gpu.device,
+            &w.gpu.queue,
+            img.width,
+            img.height,
+            &img.data,
+            overlay,
+        );
+        self.pending = false;
+    }
+
+    fn apply_actions(&mut self) {
+        let actions = std::mem::take(&mut self.actions);
+        for a in &actions {
+            match a {
+                Action::Settings(s) => {
+                    if let Some(session) = &self.session {
+                        session.pipeline().send(TrackCommand::Settings(*s));
+                    }
+                }
+                Action::Pause(p) => {
+                    if let Some(session) = &self.session {
+                        session.pipeline().send(TrackCommand::Pause(*p));
+                    }
+                    self.panel.status = if *p {
+                        Status::Paused
+                    } else {
+                        Status::Starting("resuming…".into())
+                    };
+                }
+                Action::Redetect => {
+                    if let Some(session) = &self.session {
+                        session.pipeline().send(TrackCommand::Redetect);
+                    }
+                }
+                Action::StartRecording(path) => match self.recorder(path) {
+                    Ok(sink) => {
+                        if let Some(session) = &self.session {
+                            session.pipeline().send(TrackCommand::StartRecording(sink));
+                            self.panel.recording = Some((path.clone(), 0));
+                        }
+                    }
+                    Err(e) => self.panel.warning = Some(format!("{e:#}")),
+                },
+                Action::StopRecording => {
+                    if let Some(session) = &self.session {
+                        session.pipeline().send(TrackCommand::StopRecording);
+                    }
+                    if let Some(rec) = self.panel.recording.take() {
+                        self.panel.recorded = Some(rec);
+                    }
+                }
+                Action::Source(spec) => self.switch_source(spec.clone()),
+            }
+        }
+        // Hand the buffer back: no allocation next frame.
+        self.actions = actions;
+        self.actions.clear();
+    }
+
+    fn switch_source(&mut self, spec: SourceSpec) {
+        if self.opening.is_some() {
+            return;
+        }
+        self.panel.status = Status::Starting(format!("opening {spec}…"));
+        self.opening = Some(open_in_background(
+            self.opener.clone(),
+            OpenRequest {
+                source: Some(spec),
+                settings: self.panel.settings,
+                record: None,
+            },
+            self.session.take(),
+            self.proxy.clone(),
+        ));
+    }
+
+    /// Whether `--exit-after-frames` is reached.
+    fn reached_exit_frame(&self) -> bool {
+        match (self.options.exit_after_frames, &self.shown) {
+            (Some(n), Some(r)) => r.frame.index + 1 >= n,
+            _ => false,
+        }
+    }
+
+    fn redraw(&mut self, event_loop: &ActiveEventLoop) {
+        self.poll_opening(event_loop);
+        self.poll_pipeline();
+        self.upload();
+        if self.reached_exit_frame() {
+            self.exiting = true;
+        }
+        let now = Instant::now();
+        self.next_idle_redraw = now + IDLE_REDRAW;
+        // The panel is drawn again on input, for its animations, at the readouts' rate, and for
+        // the last frame (the screenshot shows it as it is then).
+        let panel_due = self.panel_dirty || now >= self.next_panel || self.exiting;
+        let Some(w) = &mut self.win else { return };
+        let size = w.gpu.size();
+        let mut encoder = w.gpu.device.create_command_encoder(&Default::default());
+        let mut egui_cmds = Vec::new();
+        if panel_due {
+            self.panel_dirty = false;
+            self.next_panel = now + PANEL_INTERVAL;
+            let raw = w.egui.state.take_egui_input(&w.window);
+            let (panel, stats, actions, shown) = (
+                &mut self.panel,
+                &mut self.stats,
+                &mut self.actions,
+                self.shown.as_ref(),
+            );
+            let mut central = egui::Rect::NOTHING;
+            let mut out = w.egui.ctx.run_ui(raw, |ui| {
+                panel.shortcuts(ui.ctx(), actions);
+                egui::Panel::left("panel")
+                    .resizable(false)
+                    .exact_size(PANEL_WIDTH)
+                    .show(ui, |ui| {
+                        egui::ScrollArea::vertical().show(ui, |ui| {
+                            panel.show(ui, shown, stats, actions);
+                        });
+                    });
+                central = egui::CentralPanel::no_frame()
+                    .show(ui, |ui| {
+                        if shown.is_none() {
+                            ui.centered_and_justified(|ui| {
+                                ui.label(egui::RichText::new("starting…").size(20.0).weak());
+                            });
+                        }
+                    })
+                    .response
+                    .rect;
+            });
+            w.egui
+                .state
+                .handle_platform_output(&w.window, out.platform_output);
+            let ppp = out.pixels_per_point;
+            let jobs = w.egui.ctx.tessellate(out.shapes, ppp);
+            for (id, deltas) in out.textures_delta.set.drain() {
+                for delta in deltas {
+                    w.egui
+                        .renderer
+                        .update_texture(&w.gpu.device, &w.gpu.queue, id, &delta);
+                }
+            }
+            let screen = egui_wgpu::ScreenDescriptor {
+                size_in_pixels: size,
+                pixels_per_point: ppp,
+            };
+            egui_cmds = w.egui.renderer.update_buffers(
+                &w.gpu.device,
+                &w.gpu.queue,
+                &mut encoder,
+                &jobs,
+                &screen,
+            );
+            let layer = w.layer.view(&w.gpu.device, size);
+            let pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
+                label: Some("panel"),
+                color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+                    view: layer,
+                    depth_slice: None,
+                    resolve_target: None,
+                    ops: wgpu::Operations {
+                        load: wgpu::LoadOp::Clear(wgpu::Color::TRANSPARENT),
+                        store: wgpu::StoreOp::Store,
+                    },
+                })],
+                depth_stencil_attachment: None,
+                timestamp_writes: None,
+                occlusion_query_set: None,
+                multiview_mask: None,
+            });
+            w.egui
+                .renderer
+                .render(&mut pass.forget_lifetime(), &jobs, &screen);
+            self.panel_bounds = paint_bounds(&jobs, ppp);
+            for id in out.textures_delta.free.drain() {
+                w.egui.renderer.free_texture(&id);
+            }
+            self.central = PixelRect {
+                x: central.min.x * ppp,
+                y: central.min.y * ppp,
+                w: central.width() * ppp,
+                h: central.height() * ppp,
+            };
+            let repaint = out
+                .viewport_output
+                .get(&egui::ViewportId::ROOT)
+                .map(|v| v.repaint_delay);
+            if repaint == Some(Duration::ZERO) {
+                self.panel_dirty = true;
+                w.window.request_redraw();
+            } else if let Some(d) = repaint
+                && d < PANEL_INTERVAL
+            {
+                self.next_panel = now + d;
+            }
+            self.next_idle_redraw = self.next_idle_redraw.min(self.next_panel);
+        }
+
+        let viewport = w
+            .scene
+            .as_ref()
+            .and_then(|s| letterbox(self.central, s.frame_size(), size));
+        if let Some(s) = &mut w.scene {
+            s.prepare(&w.gpu.queue, viewport);
+        }
+        self.last_viewport = viewport;
+
+        let Some(frame) = w.gpu.acquire() else {
+            // Nothing to present to this time; the panel's work is submitted all the same.
+            w.gpu
+                .queue
+                .submit(egui_cmds.into_iter().chain([encoder.finish()]));
+            self.panel_dirty = true;
+            return;
+        };
+        let view = frame.texture.create_view(&Default::default());
+        draw(
+            w,
+            &mut encoder,
+            &view,
+            viewport,
+            self.panel_bounds,
+            self.panel.view,
+        );
+        w.gpu
+            .queue
+            .submit(egui_cmds.into_iter().chain([encoder.finish()]));
+        w.window.pre_present_notify();
+        w.gpu.queue.present(frame);
+        self.stats.presented(Instant::now());
+
+        if self.exiting && !self.screenshot_taken {
+            self.screenshot_taken = true;
+            if let Some(path) = &self.options.screenshot {
+                let shot = Offscreen::new(&w.gpu.device, w.gpu.config.format, size);
+                let mut encoder = w.gpu.device.create_command_encoder(&Default::default());
+                draw(
+                    w,
+                    &mut encoder,
+                    &shot.view,
+                    viewport,
+                    self.panel_bounds,
+                    self.panel.view,
+                );
+                w.gpu.queue.submit([encoder.finish()]);
+                if let Err(e) = shot.save_png(&w.gpu.device, &w.gpu.queue, path) {
+                    self.fatal = Some(e);
+                }
+            }
+        }
+
+        self.apply_actions();
+        if self.exiting && (self.screenshot_taken || self.options.screenshot.is_none()) {
+            event_loop.exit();
+        }
+    }
+
+    /// Stops the pipeline (finishing the recordings) and reports the run.
+    fn finish(mut self) -> Result<AppSummary> {
+        if let Some(session) = self.session.take() {
+            match session.stop() {
+                Ok(rows) => self.rows += rows,
+                Err(e) => {
+                    if self.fatal.is_none() {
+                        self.fatal = Some(anyhow!("stopping the tracker: {e}"));
+                    }
+                }
+            }
+        }
+        if let Some(outcome) = self.opening.take().and_then(|rx| rx.recv().ok()) {
+            // An open in flight: stop what it started.
+            if let Ok(opened) = outcome.opened {
+                let _ = opened.pipeline.stop();
+            }
+            if let Some(Ok(rows)) = outcome.stopped {
+                self.rows += rows;
+            }
+        }
+        if let Some(e) = self.fatal.take() {
+            return Err(e);
+        }
+        let info = self.win.as_ref().map(|w| w.gpu.info());
+        Ok(AppSummary {
+            speed: self.stats.summary(),
+            rows: self.rows,
+            backend: info.as_ref().map_or(String::new(), |i| i.backend.clone()),
+            adapter: info.as_ref().map_or(String::new(), |i| i.adapter.clone()),
+            present_mode: info.map_or(String::new(), |i| i.present_mode),
+            screenshot: self
+                .options
+                .screenshot
+                .clone()
+                .filter(|_| self.screenshot_taken),
+            viewport: self.last_viewport.map(|v| [v.x, v.y, v.w, v.h]),
+            window: self.win.as_ref().map_or([0, 0], |w| w.gpu.size()),
+        })
+    }
+}
+
+/// The video view, then the panel's layer over it, into `target`.
+fn draw(
+    w: &Window_,
+    encoder: &mut wgpu::CommandEncoder,
+    target: &wgpu::TextureView,
+    viewport: Option<PixelRect>,
+    panel_bounds: Bounds,
+    view: ViewOptions,
+) {
+    match &w.scene {
+        Some(scene) => scene.draw(encoder, target, w.gpu.depth(), viewport, view),
+        None => {
+            encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
+                label: Some("clear"),
+                color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+                    view: target,
+                    depth_slice: None,
+                    resolve_target: None,
+                    ops: wgpu::Operations {
+                        load: wgpu::LoadOp::Clear(wgpu::Color::BLACK),
+                        store: wgpu::StoreOp::Store,
+                    },
+                })],
+                depth_stencil_attachment: None,
+                timestamp_writes: None,
+                occlusion_query_set: None,
+                multiview_mask: None,
+            });
+        }
+    }
+    w.layer.composite(encoder, target, panel_bounds);
+}
+
+impl ApplicationHandler<Wake> for App {
+    fn resumed(&mut self, event_loop: &ActiveEventLoop) {
+        if self.win.is_some() {
+            return;
+        }
+        match self.open_window(event_loop) {
+            Ok(w) => {
+                w.window.request_redraw();
+                self.win = Some(w);
+                self.pending = self.shown.is_some();
+            }
+            Err(e) => self.fail(event_loop, e),
+        }
+    }
+
+    fn user_event(&mut self, _event_loop: &ActiveEventLoop, _event: Wake) {
+        if let Some(w) = &self.win {
+            w.window.request_redraw();
+        }
+    }
+
+    fn window_event(&mut self, event_loop: &ActiveEventLoop, _id: WindowId, event: WindowEvent) {
+        let Some(w) = &mut self.win else { return };
+        let response = w.egui.state.on_window_event(&w.window, &event);
+        match event {
+            WindowEvent::CloseRequested => {
+                if self.options.screenshot.is_some() && !self.screenshot_taken {
+                    // One more frame, for the screenshot.
+                    self.exiting = true;
+                    w.window.request_redraw();
+                } else {
+                    event_loop.exit();
+                }
+            }
+            WindowEvent::Resized(size) => {
+                w.gpu.resize(size.width, size.height);
+                self.panel_dirty = true;
+                w.window.request_redraw();
+            }
+            WindowEvent::RedrawRequested => self.redraw(event_loop),
+            _ => {
+                if response.repaint {
+                    self.panel_dirty = true;
+                    w.window.request_redraw();
+                }
+            }
+        }
+    }
+
+    fn about_to_wait(&mut self, event_loop: &ActiveEventLoop) {
+        let now = Instant::now();
+        if now >= self.next_idle_redraw.min(self.next_panel) {
+            if let Some(w) = &self.win {
+                w.window.request_redraw();
+            }
+            self.next_idle_redraw = now + IDLE_REDRAW;
+        }
+        event_loop.set_control_flow(ControlFlow::WaitUntil(
+            self.next_idle_redraw.min(self.next_panel),
+        ));
+    }
+}

@@ -1,0 +1,459 @@
+//! The side panel (egui): the source, the method and its switches, the live readouts of the fit
+//! shown, the speed plot, recording, and the status line; plus the keyboard shortcuts. It only
+//! reads state and queues [`Action`]s; the app carries them out.
+
+use std::path::PathBuf;
+
+use egui::{Color32, RichText, Ui};
+use egui_plot::{Legend, Line, Plot, PlotPoints};
+
+use facetrack::capture::SourceSpec;
+
+use super::stats::{HISTORY_SECONDS, Stats};
+use super::track::{TrackMethod, TrackResult, TrackSettings, TrackStatus};
+use crate::render::{MeshStyle, ViewOptions};
+
+/// Width of the panel, in points.
+pub const PANEL_WIDTH: f32 = 330.0;
+/// Expression coefficients listed, the largest in magnitude first.
+const TOP_EXPRESSIONS: usize = 4;
+
+/// What the user asked for this frame.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    Settings(TrackSettings),
+    Pause(bool),
+    Redetect,
+    StartRecording(PathBuf),
+    StopRecording,
+    Source(SourceSpec),
+}
+
+/// What the status line says.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Status {
+    Starting(String),
+    Track(TrackStatus),
+    Paused,
+    Ended,
+    Error(String),
+}
+
+/// A source the panel offers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceChoice {
+    pub label: String,
+    pub spec: SourceSpec,
+}
+
+/// The panel's state between frames.
+pub struct Panel {
+    /// The settings asked for (the shown fit's own settings are in the result).
+    pub settings: TrackSettings,
+    pub view: ViewOptions,
+    pub paused: bool,
+    pub status: Status,
+    pub sources: Vec<SourceChoice>,
+    /// The running source, as it describes itself.
+    pub source: String,
+    /// A file or folder typed in.
+    pub path_text: String,
+    pub record_path: String,
+    /// The recording running: path and rows so far.
+    pub recording: Option<(PathBuf, u64)>,
+    /// The last recording finished: path and rows.
+    pub recorded: Option<(PathBuf, u64)>,
+    /// Backend, adapter and present mode.
+    pub gpu: String,
+    /// The latest warning, shown under the status.
+    pub warning: Option<String>,
+}
+
+impl Panel {
+    pub fn new(settings: TrackSettings, record_path: String) -> Self {
+        Self {
+            settings,
+            view: ViewOptions::default(),
+            paused: false,
+            status: Status::Starting("loading the models…".into()),
+            sources: Vec::new(),
+            source: String::new(),
+            path_text: String::new(),
+            record_path,
+            recording: None,
+            recorded: None,
+            gpu: String::new(),
+            warning: None,
+        }
+    }
+
+    /// The keyboard: 1/2/3 methods, J joint, R record, Space pause, M mesh, L landmarks,
+    /// A axes. Ignored while a text field has the keyboard.
+    pub fn shortcuts(&mut self, ctx: &egui::Context, actions: &mut Vec<Action>) {
+        if ctx.egui_wants_keyboard_input() {
+            return;
+        }
+        use egui::Key;
+        let pressed = |k| ctx.input(|i| i.key_pressed(k));
+        let before = self.settings;
+        for (key, method) in [
+            (Key::Num1, TrackMethod::Pclm),
+            (Key::Num2, TrackMethod::Prm),
+            (Key::Num3, TrackMethod::Parm),
+        ] {
+            if pressed(key) {
+                self.settings.method = method;
+            }
+        }
+        if pressed(Key::J) {
+            self.settings.joint = !self.settings.joint;
+        }
+        if self.settings != before {
+            actions.push(Action::Settings(self.settings));
+        }
+        if pressed(Key::R) {
+            self.toggle_recording(actions);
+        }
+        if pressed(Key::Space) {
+            self.paused = !self.paused;
+            actions.push(Action::Pause(self.paused));
+        }
+        if pressed(Key::M) {
+            self.view.mesh = self.view.mesh.next();
+        }
+        if pressed(Key::L) {
+            self.view.landmarks = !self.view.landmarks;
+        }
+        if pressed(Key::A) {
+            self.view.axes = !self.view.axes;
+        }
+    }
+
+    fn toggle_recording(&mut self, actions: &mut Vec<Action>) {
+        if self.recording.is_some() {
+            actions.push(Action::StopRecording);
+        } else if !self.record_path.trim().is_empty() {
+            actions.push(Action::StartRecording(PathBuf::from(
+                self.record_path.trim(),
+            )));
+        }
+    }
+
+    /// Draws the panel's contents into `ui`.
+    pub fn show(
+        &mut self,
+        ui: &mut Ui,
+        shown: Option<&TrackResult>,
+        stats: &mut Stats,
+        actions: &mut Vec<Action>,
+    ) {
+        ui.spacing_mut().item_spacing.y = 4.0;
+        ui.heading("facetrack");
+        self.status_line(ui);
+        ui.separator();
+        self.source_section(ui, actions);
+        ui.separator();
+        self.method_section(ui, actions);
+        ui.separator();
+        readouts(ui, shown);
+        ui.separator();
+        speed(ui, stats);
+        ui.separator();
+        self.record_section(ui, actions);
+        ui.separator();
+        self.view_section(ui);
+        if !self.gpu.is_empty() {
+            ui.label(RichText::new(&self.gpu).small().weak());
+        }
+    }
+
+    fn status_line(&self, ui: &mut Ui) {
+        let (text, color) = match &self.status {
+            Status::Starting(s) => (s.as_str(), Color32::LIGHT_BLUE),
+            Status::Track(TrackStatus::Tracking) => ("tracking", Color32::from_rgb(90, 220, 110)),
+            Status::Track(TrackStatus::Searching) => {
+                ("searching for a face", Color32::from_rgb(240, 200, 70))
+            }
+            Status::Track(TrackStatus::Lost) => ("lost", Color32::from_rgb(240, 90, 80)),
+            Status::Paused => ("paused", Color32::LIGHT_GRAY),
+            Status::Ended => ("the source has ended", Color32::LIGHT_GRAY),
+            Status::Error(e) => (e.as_str(), Color32::from_rgb(240, 90, 80)),
+        };
+        ui.horizontal(|ui| {
+            // A lamp: the default fonts have no round bullet.
+            let (rect, _) = ui.allocate_exact_size(egui::vec2(12.0, 12.0), egui::Sense::hover());
+            ui.painter().circle_filled(rect.center(), 5.0, color);
+            ui.label(RichText::new(text).strong().color(color));
+        });
+        if let Some(w) = &self.warning {
+            ui.label(
+                RichText::new(w)
+                    .small()
+                    .color(Color32::from_rgb(230, 180, 80)),
+            );
+        }
+    }
+
+    fn source_section(&mut self, ui: &mut Ui, actions: &mut Vec<Action>) {
+        ui.horizontal(|ui| {
+            ui.label("Source");
+            let mut picked = None;
+            egui::ComboBox::from_id_salt("source")
+                .width(ui.available_width())
+                .selected_text(short(&self.source, 34))
+                .show_ui(ui, |ui| {
+                    for choice in &self.sources {
+                        if ui.selectable_label(false, &choice.label).clicked() {
+                            picked = Some(choice.spec.clone());
+                        }
+                    }
+                });
+            if let Some(spec) = picked {
+                actions.push(Action::Source(spec));
+            }
+        });
+        ui.horizontal(|ui| {
+            let edit = egui::TextEdit::singleline(&mut self.path_text)
+                .hint_text("video.avi or an image folder")
+                .desired_width(ui.available_width() - 50.0);
+            let enter = ui.add(edit).lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+            if (ui.button("Open").clicked() || enter) && !self.path_text.trim().is_empty() {
+                let path = PathBuf::from(self.path_text.trim());
+                let spec = if path.is_dir() {
+                    SourceSpec::Images(path)
+                } else {
+                    SourceSpec::Video(path)
+                };
+                actions.push(Action::Source(spec));
+            }
+        });
+    }
+
+    fn method_section(&mut self, ui: &mut Ui, actions: &mut Vec<Action>) {
+        let before = self.settings;
+        ui.horizontal(|ui| {
+            ui.label("Method");
+            for (i, m) in TrackMethod::ALL.into_iter().enumerate() {
+                ui.selectable_value(&mut self.settings.method, m, m.name().to_uppercase())
+                    .on_hover_text(format!("key {}", i + 1));
+            }
+        });
+        ui.horizontal(|ui| {
+            ui.checkbox(&mut self.settings.joint, "joint 2D/3D (J)");
+            ui.checkbox(&mut self.settings.filter, "filter");
+        });
+        ui.horizontal(|ui| {
+            ui.label("Stages");
+            ui.add(egui::Slider::new(&mut self.settings.stages, 1..=15));
+        });
+        if self.settings != before {
+            actions.push(Action::Settings(self.settings));
+        }
+        ui.horizontal(|ui| {
+            if ui
+                .button(if self.paused { "Resume" } else { "Pause" })
+                .on_hover_text("Space")
+                .clicked()
+            {
+                self.paused = !self.paused;
+                actions.push(Action::Pause(self.paused));
+            }
+            if ui.button("Re-detect").clicked() {
+                actions.push(Action::Redetect);
+            }
+        });
+    }
+
+    fn record_section(&mut self, ui: &mut Ui, actions: &mut Vec<Action>) {
+        ui.horizontal(|ui| {
+            let recording = self.recording.is_some();
+            let label = if recording { "Stop" } else { "Record" };
+            if ui.button(label).on_hover_text("R").clicked() {
+                self.toggle_recording(actions);
+            }
+            ui.add_enabled(
+                !recording,
+                egui::TextEdit::singleline(&mut self.record_path).desired_width(f32::INFINITY),
+            );
+        });
+        match (&self.recording, &self.recorded) {
+            (Some((path, rows)), _) => {
+                ui.label(
+                    RichText::new(format!("recording {}: {rows} rows", path.display()))
+                        .color(Color32::from_rgb(240, 110, 100)),
+                );
+            }
+            (None, Some((path, rows))) => {
+                ui.label(format!("wrote {rows} rows to {}", path.display()));
+            }
+            (None, None) => {}
+        }
+    }
+
+    fn view_section(&mut self, ui: &mut Ui) {
+        ui.horizontal(|ui| {
+            ui.label("Mesh (M)");
+            for style in [MeshStyle::Shaded, MeshStyle::Wireframe, MeshStyle::Hidden] {
+                ui.selectable_value(&mut self.view.mesh, style, style.name());
+            }
+        });
+        ui.horizontal(|ui| {
+            ui.checkbox(&mut self.view.landmarks, "landmarks (L)");
+            ui.checkbox(&mut self.view.axes, "axes (A)");
+        });
+    }
+}
+
+/// The fit shown: its method, pose, weights and largest expression coefficients.
+fn readouts(ui: &mut Ui, shown: Option<&TrackResult>) {
+    let Some(r) = shown else {
+        ui.label(RichText::new("no frame yet").weak());
+        return;
+    };
+    let s = r.settings;
+    ui.label(format!(
+        "frame {} · {}{} · {} stages{}",
+        r.frame.index,
+        s.method.name().to_uppercase(),
+        if s.joint { "+joint" } else { "" },
+        s.stages,
+        if s.filter { " · filtered" } else { "" }
+    ));
+    if r.status != TrackStatus::Tracking {
+        ui.label(RichText::new("no fit in this frame").weak());
+        return;
+    }
+    let p = &r.params;
+    egui::Grid::new("pose")
+        .num_columns(4)
+        .spacing([12.0, 2.0])
+        .show(ui, |ui| {
+            ui.label("yaw");
+            ui.monospace(format!("{:+7.1}°", p.yaw().to_degrees()));
+            ui.label("scale");
+            ui.monospace(format!("{:8.4}", p.s()));
+            ui.end_row();
+            ui.label("pitch");
+            ui.monospace(format!("{:+7.1}°", p.pitch().to_degrees()));
+            ui.label("tx");
+            ui.monospace(format!("{:8.1}", p.tx()));
+            ui.end_row();
+            ui.label("roll");
+            ui.monospace(format!("{:+7.1}°", p.roll().to_degrees()));
+            ui.label("ty");
+            ui.monospace(format!("{:8.1}", p.ty()));
+            ui.end_row();
+        });
+    match r.weights {
+        Some(w) => {
+            for (name, v) in [("λ2d", w.lambda_2d), ("λ3d", w.lambda_3d)] {
+                ui.horizontal(|ui| {
+                    ui.monospace(name);
+                    ui.add(
+                        egui::ProgressBar::new(v.clamp(0.0, 1.0) as f32)
+                            .desired_height(12.0)
+                            .text(format!("{v:.2}")),
+                    );
+                });
+            }
+        }
+        None => {
+            ui.label(RichText::new("λ2d / λ3d: joint refinement off").weak());
+        }
+    }
+    let top = largest(p.exp());
+    ui.horizontal_wrapped(|ui| {
+        ui.label("expression");
+        for (k, v) in top.iter().flatten() {
+            ui.monospace(format!("e{k} {v:+.2}"));
+        }
+    });
+}
+
+/// The `TOP_EXPRESSIONS` coefficients largest in magnitude, with their indices.
+fn largest(exp: &[f64]) -> [Option<(usize, f64)>; TOP_EXPRESSIONS] {
+    let mut top: [Option<(usize, f64)>; TOP_EXPRESSIONS] = [None; TOP_EXPRESSIONS];
+    for (k, &v) in exp.iter().enumerate() {
+        let mut item = (k, v);
+        for slot in top.iter_mut() {
+            match slot {
+                Some(s) if s.1.abs() >= item.1.abs() => {}
+                Some(s) => std::mem::swap(s, &mut item),
+                None => {
+                    *slot = Some(item);
+                    break;
+                }
+            }
+        }
+    }
+    top
+}
+
+/// Window and fitting rates, fit time, and their plot.
+fn speed(ui: &mut Ui, stats: &mut Stats) {
+    ui.horizontal(|ui| {
+        ui.label(RichText::new(format!("window {:5.1} fps", stats.window.rate())).strong());
+        ui.label(RichText::new(format!("fitting {:5.1} fps", stats.fit_fps)).strong());
+    });
+    ui.label(format!(
+        "fit {:5.2} ms · {:4.1} new frames/s shown",
+        stats.fit_ms,
+        stats.shown.rate()
+    ));
+    let plot = Plot::new("speed")
+        .height(96.0)
+        .legend(Legend::default())
+        .include_y(0.0)
+        .include_y(60.0)
+        .allow_drag(false)
+        .allow_zoom(false)
+        .allow_scroll(false)
+        .allow_boxed_zoom(false)
+        .allow_double_click_reset(false)
+        .show_x(false)
+        .default_x_bounds(0.0, HISTORY_SECONDS)
+        .y_axis_min_width(24.0);
+    let window: &[egui_plot::PlotPoint] = stats.window_fps.points();
+    let window = PlotPoints::Borrowed(window);
+    plot.show(ui, |plot_ui| {
+        plot_ui.line(Line::new("window fps", window).color(Color32::from_rgb(110, 170, 255)));
+        plot_ui.line(
+            Line::new(
+                "fitting fps",
+                PlotPoints::Borrowed(stats.fit_fps_series.points()),
+            )
+            .color(Color32::from_rgb(250, 170, 80)),
+        );
+        plot_ui.line(
+            Line::new(
+                "fit ms ×10",
+                PlotPoints::Borrowed(stats.fit_ms_series.points()),
+            )
+            .color(Color32::from_rgb(140, 220, 140)),
+        );
+    });
+}
+
+/// At most `n` characters of `s`, an ellipsis marking a cut.
+fn short(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_owned()
+    } else {
+        let mut t: String = s.chars().take(n - 1).collect();
+        t.push('…');
+        t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn largest_expressions_by_magnitude() {
+        let top = largest(&[0.1, -2.0, 0.5, 1.5, -0.2, 3.0]);
+        let idx: Vec<usize> = top.iter().flatten().map(|t| t.0).collect();
+        assert_eq!(idx, vec![5, 1, 3, 2]);
+        assert_eq!(largest(&[1.0]), [Some((0, 1.0)), None, None, None]);
+    }
+}

@@ -1,0 +1,177 @@
+//! The running pipeline as the window sees it. Opening a source (loading the models, which takes
+//! seconds, or switching sources) and stopping the old pipeline happen on a thread of their own;
+//! a forwarder thread waits on the pipeline's results and events and wakes the event loop, so
+//! the UI thread only ever takes what is already there (`try_recv`).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use anyhow::Result;
+use crossbeam_channel::{Receiver, TrySendError, bounded, never, select, unbounded};
+use winit::event_loop::EventLoopProxy;
+
+use facetrack::capture::SourceSpec;
+use facetrack::model::MorphableModel;
+
+use super::track::{Pipeline, PipelineEvent, TrackResult, TrackSettings};
+
+/// Why the event loop is woken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wake {
+    /// A result or an event of the pipeline is waiting.
+    Pipeline,
+    /// A source was opened (or failed to open).
+    Opened,
+}
+
+/// What to open.
+pub struct OpenRequest {
+    /// `None`: the default source (a camera if there is one, else the demo).
+    pub source: Option<SourceSpec>,
+    pub settings: TrackSettings,
+    /// A CSV recording of every frame from the first.
+    pub record: Option<PathBuf>,
+}
+
+/// A started pipeline and what the window needs to draw its results.
+pub struct Opened {
+    pub pipeline: Pipeline,
+    /// The model the fits are of: the overlay's mesh.
+    pub model: Arc<MorphableModel>,
+    /// Identity and expression coefficients a fit has (the columns a CSV recording needs).
+    pub dims: (usize, usize),
+    /// What was opened, and why.
+    pub description: String,
+}
+
+/// Opens sources; called on the opener thread, never on the UI thread.
+pub type Opener = Arc<dyn Fn(OpenRequest) -> Result<Opened> + Send + Sync>;
+
+/// Starts opening on a thread of its own, after stopping `previous` (whose rows are reported in
+/// the outcome). The returned receiver holds the outcome once `Wake::Opened` has been sent.
+pub fn open_in_background(
+    opener: Opener,
+    request: OpenRequest,
+    previous: Option<Session>,
+    proxy: EventLoopProxy<Wake>,
+) -> Receiver<OpenOutcome> {
+    let (tx, rx) = bounded(1);
+    let spawned = std::thread::Builder::new()
+        .name("open-source".into())
+        .spawn(move || {
+            let stopped = previous.map(Session::stop);
+            let _ = tx.send(OpenOutcome {
+                opened: opener(request),
+                stopped,
+            });
+            let _ = proxy.send_event(Wake::Opened);
+        });
+    if let Err(e) = spawned {
+        let (tx, rx) = bounded(1);
+        let _ = tx.send(OpenOutcome {
+            opened: Err(anyhow::anyhow!(
+                "cannot start a thread to open the source: {e}"
+            )),
+            stopped: None,
+        });
+        return rx;
+    }
+    rx
+}
+
+pub struct OpenOutcome {
+    pub opened: Result<Opened>,
+    /// The rows the previous pipeline's recordings wrote, or why it failed.
+    pub stopped: Option<Result<u64, String>>,
+}
+
+/// A pipeline with its forwarder.
+pub struct Session {
+    pipeline: Pipeline,
+    results: Receiver<TrackResult>,
+    events: Receiver<PipelineEvent>,
+    forwarder: Option<JoinHandle<()>>,
+}
+
+impl Session {
+    /// Starts forwarding `pipeline`'s results (only the newest is kept) and events.
+    pub fn new(pipeline: Pipeline, proxy: EventLoopProxy<Wake>) -> Self {
+        let (result_tx, result_rx) = bounded::<TrackResult>(1);
+        let (event_tx, event_rx) = unbounded::<PipelineEvent>();
+        let results = pipeline.results().clone();
+        let mut events = pipeline.events().clone();
+        let stale = result_rx.clone();
+        let forwarder = std::thread::Builder::new()
+            .name("ui-forwarder".into())
+            .spawn(move || {
+                loop {
+                    select! {
+                        recv(results) -> r => match r {
+                            Ok(r) => {
+                                if let Err(TrySendError::Full(r)) = result_tx.try_send(r) {
+                                    // The window has not taken the last one: the newest wins.
+                                    let _ = stale.try_recv();
+                                    let _ = result_tx.try_send(r);
+                                }
+                            }
+                            Err(_) => break,
+                        },
+                        recv(events) -> e => match e {
+                            Ok(e) => { let _ = event_tx.send(e); }
+                            // The results decide when forwarding ends.
+                            Err(_) => {
+                                events = never();
+                                continue;
+                            }
+                        },
+                    }
+                    if proxy.send_event(Wake::Pipeline).is_err() {
+                        break;
+                    }
+                }
+                // The results have ended: pass on the events still queued (the source's end).
+                for e in events.try_iter() {
+                    let _ = event_tx.send(e);
+                }
+                let _ = proxy.send_event(Wake::Pipeline);
+            })
+            .ok();
+        Self {
+            pipeline,
+            results: result_rx,
+            events: event_rx,
+            forwarder,
+        }
+    }
+
+    /// The newest result, if one came since the last call.
+    pub fn try_result(&self) -> Option<TrackResult> {
+        self.results.try_recv().ok()
+    }
+
+    pub fn try_event(&self) -> Option<PipelineEvent> {
+        self.events.try_recv().ok()
+    }
+
+    pub fn pipeline(&self) -> &Pipeline {
+        &self.pipeline
+    }
+
+    /// Stops the pipeline (finishing its recordings) and the forwarder; the rows recorded.
+    pub fn stop(self) -> Result<u64, String> {
+        let rows = self.pipeline.stop().map_err(|e| e.to_string());
+        if let Some(f) = self.forwarder {
+            let _ = f.join();
+        }
+        rows
+    }
+}
+
+/// A recording path for the panel's default: beside the working directory, numbered by time.
+pub fn default_record_path() -> PathBuf {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    PathBuf::from(format!("facetrack-{secs}.csv"))
+}
