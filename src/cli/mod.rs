@@ -6,6 +6,8 @@ mod eval;
 mod fit;
 mod models;
 mod progress;
+mod sources;
+mod track;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -31,6 +33,8 @@ pub enum Command {
     Train(train::TrainArgs),
     /// Render frames of the demo sequence (a synthetic moving face with ground truth) to PNG files.
     Demo(demo::DemoArgs),
+    /// Track a face headless: frames from a source, the parameter stream to CSV, figures as JSON.
+    Track(track::TrackArgs),
     /// Evaluate the methods on held-out AFLW2000-3D faces: NME tables, per stage, CED.
     Eval(eval::EvalArgs),
 }
@@ -58,6 +62,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Train(args) => train::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Demo(args) => demo::run(&args),
+        Command::Track(args) => track::run(args),
     }
 }
 
