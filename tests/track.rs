@@ -444,3 +444,81 @@ fn a_broken_session_folder_is_a_clear_error() {
     );
     assert!(!err.contains("panicked"), "{err}");
 }
+
+/// A camera stand-in: one demo frame copied out as fast as it is asked for, on a live clock.
+struct FastLive {
+    image: RgbImage,
+    next: u64,
+    produced: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl FrameSource for FastLive {
+    fn next_frame(&mut self, frame: &mut Frame) -> Result<Next, facetrack::capture::CaptureError> {
+        if self.next == 3000 {
+            return Ok(Next::End);
+        }
+        frame.image.clone_from(&self.image);
+        frame.index = self.next;
+        frame.timestamp = Duration::from_millis(self.next);
+        frame.captured = Instant::now();
+        self.next += 1;
+        self.produced
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(Next::Frame)
+    }
+
+    fn describe(&self) -> String {
+        "fast live".into()
+    }
+
+    fn is_live(&self) -> bool {
+        true
+    }
+}
+
+#[test]
+fn a_live_source_drops_stale_frames_and_the_newest_wins() {
+    let mut demo = DemoSource::new(sequence(), 0, None);
+    let mut frame = Frame::default();
+    demo.next_frame(&mut frame).unwrap();
+    let produced = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let source = Box::new(FastLive {
+        image: frame.image.clone(),
+        next: 0,
+        produced: produced.clone(),
+    });
+    let settings = TrackSettings {
+        method: TrackMethod::Parm,
+        joint: true,
+        stages: 15,
+        filter: true,
+    };
+    let pipeline = Pipeline::start(
+        source,
+        models(),
+        settings,
+        ResultDelivery::Every,
+        Vec::new(),
+    )
+    .unwrap();
+    let mut indices = Vec::new();
+    while let Ok(r) = pipeline.results().recv_timeout(Duration::from_secs(30)) {
+        indices.push(r.frame.index);
+        pipeline.recycle(r);
+    }
+    pipeline.stop().unwrap();
+    let produced = produced.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(produced, 3000);
+    assert!(indices.windows(2).all(|w| w[0] < w[1]), "in order");
+    // A fit takes far longer than a copy: most frames were stale before the tracker was free.
+    assert!(
+        (indices.len() as u64) < produced / 2,
+        "{} of {produced} frames fitted",
+        indices.len()
+    );
+    assert_eq!(
+        *indices.last().unwrap(),
+        2999,
+        "the last frame is the newest"
+    );
+}
