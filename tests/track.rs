@@ -99,7 +99,7 @@ fn a_lost_face_is_noticed_and_found_again() {
     let models = models();
     let mut tracker = Tracker::new(models.clone(), TrackSettings::default()).unwrap();
     let mut out = TrackOutput::new(&models);
-    let mut source = DemoSource::new(sequence(), 100, None);
+    let mut source = DemoSource::new(sequence(), 100);
     let mut frame = Frame::default();
     let mut track =
         |image: &RgbImage, t: f64, out: &mut TrackOutput| tracker.track(image, t, out).unwrap();
@@ -145,7 +145,7 @@ fn a_lost_face_is_noticed_and_found_again() {
 fn a_tracked_frame_allocates_nothing() {
     let models = models();
     let mut out = TrackOutput::new(&models);
-    let mut source = DemoSource::new(sequence(), 150, None);
+    let mut source = DemoSource::new(sequence(), 150);
     let mut frame = Frame::default();
     for method in TrackMethod::ALL {
         for joint in [false, true] {
@@ -180,10 +180,7 @@ fn a_tracked_frame_allocates_nothing() {
 #[test]
 fn commands_take_effect_at_the_next_frame_and_every_frame_is_delivered() {
     let models = models();
-    let source = Box::new(Take::new(
-        Box::new(DemoSource::new(sequence(), 0, None)),
-        40,
-    ));
+    let source = Box::new(Take::new(Box::new(DemoSource::new(sequence(), 0)), 40));
     let pipeline = Pipeline::start(
         source,
         models,
@@ -478,7 +475,7 @@ impl FrameSource for FastLive {
 
 #[test]
 fn a_live_source_drops_stale_frames_and_the_newest_wins() {
-    let mut demo = DemoSource::new(sequence(), 0, None);
+    let mut demo = DemoSource::new(sequence(), 0);
     let mut frame = Frame::default();
     demo.next_frame(&mut frame).unwrap();
     let produced = Arc::new(std::sync::atomic::AtomicU64::new(0));

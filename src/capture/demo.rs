@@ -384,7 +384,6 @@ pub struct DemoSource {
     sequence: DemoSequence,
     truth: DemoTruth,
     next: u64,
-    frames: Option<u64>,
     /// Sensor noise added to each frame, grey levels (a table replayed at a per-frame offset).
     noise: Vec<i8>,
 }
@@ -396,13 +395,12 @@ pub const DEMO_NOISE: f64 = 2.0;
 const NOISE_TABLE: usize = 65_521;
 
 impl DemoSource {
-    /// Frames from `start` on; `frames` of them, or without end.
-    pub fn new(sequence: DemoSequence, start: u64, frames: Option<u64>) -> Self {
+    /// Frames from `start` on, without end ([`super::Take`] limits them).
+    pub fn new(sequence: DemoSequence, start: u64) -> Self {
         Self {
             truth: sequence.truth_buffer(),
             sequence,
             next: start,
-            frames: frames.map(|n| start.saturating_add(n)),
             noise: noise_table(DEMO_NOISE),
         }
     }
@@ -433,26 +431,26 @@ fn noise_table(sigma: f64) -> Vec<i8> {
 }
 
 fn add_noise(data: &mut [u8], noise: &[i8], index: u64) {
-    if noise.is_empty() {
+    let n = noise.len();
+    if n == 0 {
         return;
     }
-    let n = noise.len();
-    let offset = (index.wrapping_mul(40_503) % n as u64) as usize;
-    let mut k = offset;
-    for px in data.iter_mut() {
-        *px = (i16::from(*px) + i16::from(noise[k])).clamp(0, 255) as u8;
-        k += 1;
-        if k == n {
-            k = 0;
+    let mut k = (index.wrapping_mul(40_503) % n as u64) as usize;
+    // Runs of the table against runs of pixels: a plain zip the compiler vectorises.
+    let mut rest = data;
+    while !rest.is_empty() {
+        let take = (n - k).min(rest.len());
+        let (run, tail) = rest.split_at_mut(take);
+        for (px, z) in run.iter_mut().zip(&noise[k..k + take]) {
+            *px = px.saturating_add_signed(*z);
         }
+        rest = tail;
+        k = 0;
     }
 }
 
 impl super::FrameSource for DemoSource {
     fn next_frame(&mut self, frame: &mut super::Frame) -> Result<super::Next, super::CaptureError> {
-        if self.frames.is_some_and(|end| self.next >= end) {
-            return Ok(super::Next::End);
-        }
         self.sequence
             .frame(self.next, &mut frame.image, &mut self.truth);
         add_noise(&mut frame.image.data, &self.noise, self.next);

@@ -23,7 +23,7 @@ pub fn demo_sequence() -> Result<DemoSequence> {
 fn open_demo(note: String) -> Result<Opened> {
     let sequence = demo_sequence()?;
     Ok(Opened {
-        source: Box::new(DemoSource::new(sequence.clone(), 0, None)),
+        source: Box::new(DemoSource::new(sequence.clone(), 0)),
         note,
         demo: Some(sequence),
     })
