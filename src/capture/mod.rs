@@ -3,8 +3,12 @@
 
 pub mod demo;
 mod image_file;
+pub mod image_folder;
 mod source;
 
 pub use demo::{DemoError, DemoSequence, DemoTruth};
-pub use image_file::{ImageFileError, RgbImage, is_image_file, load_rgb};
+pub use image_file::{
+    ImageDecoder, ImageFileError, JpegDecoder, RgbImage, decode_jpeg_into, is_image_file, load_rgb,
+};
+pub use image_folder::ImageFolderSource;
 pub use source::{CaptureError, Frame, FrameSource, Next, SOURCE_SYNTAX, SourceSpec};
