@@ -5,6 +5,7 @@ pub mod demo;
 mod image_file;
 pub mod image_folder;
 mod source;
+pub mod video;
 
 pub use demo::{DemoError, DemoSequence, DemoTruth};
 pub use image_file::{
@@ -12,3 +13,4 @@ pub use image_file::{
 };
 pub use image_folder::ImageFolderSource;
 pub use source::{CaptureError, Frame, FrameSource, Next, SOURCE_SYNTAX, SourceSpec};
+pub use video::{MjpegAviWriter, VideoCodec, VideoInfo, VideoSource};
