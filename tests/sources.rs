@@ -1,12 +1,13 @@
 //! The frame sources on files made here: image folders with bad files in them, MJPEG AVIs
-//! written by the project's own writer (whole, damaged, cut short).
+//! written by the project's own writer (whole, damaged, cut short), and the camera on a machine
+//! that has none.
 
 use std::path::Path;
 use std::time::Duration;
 
 use facetrack::capture::{
-    CaptureError, Frame, FrameSource, ImageFolderSource, MjpegAviWriter, Next, RgbImage,
-    VideoCodec, VideoSource, load_rgb,
+    CameraRequest, CameraSource, CaptureError, Frame, FrameSource, ImageFolderSource,
+    MjpegAviWriter, Next, RgbImage, VideoCodec, VideoSource, list_cameras, load_rgb,
 };
 
 /// A smooth test picture that moves with `t`: JPEG keeps it close.
@@ -360,4 +361,35 @@ fn a_file_that_is_not_an_avi_is_an_error_naming_it() {
     std::fs::write(&path, &bytes).unwrap();
     let err = VideoSource::open(&path).err().unwrap();
     assert!(err.to_string().contains("no video stream"), "{err}");
+}
+
+fn has_video_devices() -> bool {
+    std::fs::read_dir("/dev").is_ok_and(|entries| {
+        entries
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with("video"))
+    })
+}
+
+#[test]
+fn without_a_camera_the_error_says_so_and_lists_the_other_sources() {
+    // Must not panic anywhere, camera or not.
+    let listed = list_cameras();
+    let opened = CameraSource::open(None, CameraRequest::default());
+    if cfg!(target_os = "linux") && !has_video_devices() {
+        for result in [listed.map(|_| ()), opened.map(|_| ())] {
+            let err = result.unwrap_err();
+            let CaptureError::NoCamera(msg) = &err else {
+                panic!("expected NoCamera, got {err}");
+            };
+            assert!(msg.contains("no camera found"), "{msg}");
+            for other in ["video:FILE.avi", "images:DIR", "demo", "replay:DIR"] {
+                assert!(msg.contains(other), "{msg}");
+            }
+        }
+        let err = CameraSource::open(Some("1"), CameraRequest::default())
+            .err()
+            .unwrap();
+        assert!(matches!(err, CaptureError::NoCamera(_)), "{err}");
+    }
 }
