@@ -243,6 +243,23 @@ fn an_avi_round_trips_through_the_writer_and_the_reader() {
 }
 
 #[test]
+fn a_video_reuses_the_frame_buffer() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("clip.avi");
+    write_video(&path, 4, 30);
+    let mut source = VideoSource::open(&path).unwrap();
+    let mut frame = Frame::default();
+    assert_eq!(source.next_frame(&mut frame).unwrap(), Next::Frame);
+    let buffer = frame.image.data.as_ptr();
+    let mut n = 1;
+    while source.next_frame(&mut frame).unwrap() == Next::Frame {
+        assert_eq!(frame.image.data.as_ptr(), buffer);
+        n += 1;
+    }
+    assert_eq!(n, 4);
+}
+
+#[test]
 fn video_frames_decode_bit_identically_to_the_same_jpeg_as_a_still() {
     let dir = tempfile::tempdir().unwrap();
     let bytes = jpeg_bytes(&picture(64, 48, 3));
