@@ -519,3 +519,120 @@ fn a_live_source_drops_stale_frames_and_the_newest_wins() {
         "the last frame is the newest"
     );
 }
+
+fn no_camera() -> bool {
+    !Path::new("/dev/video0").exists()
+}
+
+#[test]
+fn without_a_camera_the_error_lists_the_sources_and_the_default_is_the_demo() {
+    if !no_camera() {
+        eprintln!("a camera is present; the no-camera behaviour cannot be checked here");
+        return;
+    }
+    let out = facetrack()
+        .args(["track", "--source", "camera", "--frames", "5"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no camera found"), "{err}");
+    for source in ["video:", "images:", "demo", "replay:"] {
+        assert!(err.contains(source), "{source} not listed: {err}");
+    }
+    assert!(!err.contains("panicked"), "{err}");
+
+    let out = facetrack()
+        .args(["track", "--frames", "5"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no camera") && err.contains("running the demo"),
+        "{err}"
+    );
+    assert_eq!(summary(&out.stdout)["frames"], 5);
+}
+
+/// Demo frames 0..n as images.
+fn demo_frames(n: u64) -> Vec<RgbImage> {
+    let mut source = DemoSource::new(sequence(), 0).without_noise();
+    let mut frame = Frame::default();
+    (0..n)
+        .map(|_| {
+            source.next_frame(&mut frame).unwrap();
+            frame.image.clone()
+        })
+        .collect()
+}
+
+#[test]
+fn a_corrupt_image_in_a_folder_is_skipped_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    for (i, f) in demo_frames(6).iter().enumerate() {
+        let img =
+            image::RgbImage::from_raw(f.width as u32, f.height as u32, f.data.clone()).unwrap();
+        img.save(dir.path().join(format!("f{i:03}.png"))).unwrap();
+    }
+    // Frame 3 is cut short.
+    let bad = dir.path().join("f003.png");
+    let bytes = std::fs::read(&bad).unwrap();
+    std::fs::write(&bad, &bytes[..bytes.len() / 3]).unwrap();
+    let csv = dir.path().join("out.csv");
+    let out = facetrack()
+        .args(["track", "--source"])
+        .arg(format!("images:{}", dir.path().display()))
+        .arg("--csv")
+        .arg(&csv)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("warning") && err.contains("f003.png"), "{err}");
+    assert_eq!(summary(&out.stdout)["frames"], 5);
+    let (_, rows) = read_csv(&csv);
+    let frames: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(frames, ["0", "1", "2", "4", "5"]);
+    assert!(
+        rows.iter().all(|r| r[3] == "1"),
+        "every good frame is tracked"
+    );
+}
+
+#[test]
+fn a_corrupt_video_frame_is_skipped_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("clip.avi");
+    let mut w = facetrack::capture::MjpegAviWriter::create(&path, 640, 480, 30, 90).unwrap();
+    for (i, f) in demo_frames(8).iter().enumerate() {
+        if i == 5 {
+            w.write_jpeg(&[0xFF, 0xD8, 0xFF, 0xE0, 1, 2, 3, 4]).unwrap();
+        } else {
+            w.write_frame(f).unwrap();
+        }
+    }
+    w.finish().unwrap();
+    let csv = dir.path().join("out.csv");
+    let out = facetrack()
+        .args(["track", "--source"])
+        .arg(format!("video:{}", path.display()))
+        .arg("--csv")
+        .arg(&csv)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("warning") && err.contains('5'), "{err}");
+    let (_, rows) = read_csv(&csv);
+    let frames: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(frames, ["0", "1", "2", "3", "4", "6", "7"]);
+    assert!(
+        rows.iter().all(|r| r[3] == "1"),
+        "every good frame is tracked"
+    );
+}

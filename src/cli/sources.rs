@@ -4,7 +4,10 @@
 use anyhow::{Context, Result};
 
 use facetrack::capture::demo::{DemoSequence, astronaut_photo};
-use facetrack::capture::{DemoSource, FrameSource, SourceSpec};
+use facetrack::capture::{
+    CameraRequest, CameraSource, DemoSource, FrameSource, ImageFolderSource, SourceSpec,
+    VideoSource,
+};
 use facetrack::record::ReplaySource;
 
 /// An opened source, what it is, and the demo's sequence when it is the demo (for ground truth).
@@ -50,16 +53,41 @@ pub fn open(spec: Option<&SourceSpec>) -> Result<Opened> {
             })
         }
         SourceSpec::Camera(which) => open_camera(which.as_deref()),
-        SourceSpec::Video(path) | SourceSpec::Images(path) => {
-            anyhow::bail!("{spec}: not supported yet ({})", path.display())
+        SourceSpec::Video(path) => {
+            let source = VideoSource::open(path)?;
+            let i = source.info();
+            Ok(Opened {
+                note: format!(
+                    "{}: {}×{}, {:.2} fps, {} frames",
+                    path.display(),
+                    i.width,
+                    i.height,
+                    i.fps,
+                    i.frames
+                ),
+                source: Box::new(source),
+                demo: None,
+            })
+        }
+        SourceSpec::Images(dir) => {
+            let source = ImageFolderSource::open(dir, IMAGE_FOLDER_FPS)?;
+            Ok(Opened {
+                note: format!("{}: {} images", dir.display(), source.len()),
+                source: Box::new(source),
+                demo: None,
+            })
         }
     }
 }
 
+/// The clock of an image folder's frames (their timestamps, which the filter uses).
+const IMAGE_FOLDER_FPS: f64 = 30.0;
+
 fn open_camera(which: Option<&str>) -> Result<Opened> {
-    anyhow::bail!(
-        "no camera support yet ({}); other sources: {}",
-        which.unwrap_or("first camera"),
-        facetrack::capture::SOURCE_SYNTAX
-    )
+    let source = CameraSource::open(which, CameraRequest::default())?;
+    Ok(Opened {
+        note: source.describe(),
+        source: Box::new(source),
+        demo: None,
+    })
 }
