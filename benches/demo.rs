@@ -1,5 +1,6 @@
 //! Speed of the demo sequence's CPU renderer, single-threaded: one 640×480 frame of motion (face
 //! at the frame's parameters over the background, ground-truth landmarks) into a reused buffer.
+//! Then the demo source's frame (the same plus sensor noise), as the tracker gets it.
 //! The sequence is built from the embedded portrait and the committed models before timing.
 //!
 //!     cargo bench --bench demo
@@ -10,10 +11,10 @@ use std::hint::black_box;
 
 use criterion::Criterion;
 use facetrack::align::detect::FaceDetector;
-use facetrack::capture::RgbImage;
 use facetrack::capture::demo::{
     DemoSequence, LOOP_FRAMES, STILL_FRAMES, astronaut_photo, fit_photo,
 };
+use facetrack::capture::{DemoSource, Frame, FrameSource, RgbImage};
 use facetrack::fit::{Cascade, ParamUpdate};
 
 fn main() {
@@ -29,6 +30,8 @@ fn main() {
     )
     .expect("fit of the portrait");
     let mut seq = DemoSequence::new(model, photo, &fitted).expect("demo sequence");
+    let mut source = DemoSource::new(seq.clone(), STILL_FRAMES);
+    let mut source_frame = Frame::default();
     let mut frame = RgbImage::default();
     let mut truth = seq.truth_buffer();
 
@@ -40,6 +43,13 @@ fn main() {
             index = STILL_FRAMES + (index + 7 - STILL_FRAMES) % (LOOP_FRAMES - STILL_FRAMES);
             seq.frame(black_box(index), &mut frame, &mut truth);
             black_box(&frame.data[0]);
+        })
+    });
+    // What the tracker is fed: the same, plus the sensor noise.
+    c.bench_function("demo_source_frame", |b| {
+        b.iter(|| {
+            source.next_frame(&mut source_frame).expect("demo frame");
+            black_box(&source_frame.image.data[0]);
         })
     });
     c.final_summary();

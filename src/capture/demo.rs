@@ -377,6 +377,95 @@ impl DemoSequence {
     }
 }
 
+/// The demo as a frame source: frames 0, 1, 2, … of the endless loop, as fast as they are taken,
+/// each stamped with the sequence's own clock (`index / 30` s), so a run is the same every time.
+#[derive(Debug, Clone)]
+pub struct DemoSource {
+    sequence: DemoSequence,
+    truth: DemoTruth,
+    next: u64,
+    /// Sensor noise added to each frame, grey levels (a table replayed at a per-frame offset).
+    noise: Vec<i8>,
+}
+
+/// Standard deviation of the sensor noise a demo source adds, grey levels: a webcam's in good
+/// light. Without it the still segment's frames are identical and say nothing about jitter.
+pub const DEMO_NOISE: f64 = 2.0;
+/// Length of the noise table (a prime, so the per-frame offsets do not line up with rows).
+const NOISE_TABLE: usize = 65_521;
+
+impl DemoSource {
+    /// Frames from `start` on, without end ([`super::Take`] limits them).
+    pub fn new(sequence: DemoSequence, start: u64) -> Self {
+        Self {
+            truth: sequence.truth_buffer(),
+            sequence,
+            next: start,
+            noise: noise_table(DEMO_NOISE),
+        }
+    }
+
+    /// The same without sensor noise: frame `i` is exactly [`DemoSequence::frame`]'s.
+    pub fn without_noise(mut self) -> Self {
+        self.noise.clear();
+        self
+    }
+}
+
+/// Deterministic Gaussian noise (Box–Muller over a fixed linear congruential sequence).
+fn noise_table(sigma: f64) -> Vec<i8> {
+    let mut state: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut uniform = move || {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        ((state >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    };
+    (0..NOISE_TABLE)
+        .map(|_| {
+            let (u, v) = (uniform(), uniform());
+            let g = (-2.0 * u.ln()).sqrt() * (2.0 * PI * v).cos();
+            (sigma * g).round().clamp(-127.0, 127.0) as i8
+        })
+        .collect()
+}
+
+fn add_noise(data: &mut [u8], noise: &[i8], index: u64) {
+    let n = noise.len();
+    if n == 0 {
+        return;
+    }
+    let mut k = (index.wrapping_mul(40_503) % n as u64) as usize;
+    // Runs of the table against runs of pixels: a plain zip the compiler vectorises.
+    let mut rest = data;
+    while !rest.is_empty() {
+        let take = (n - k).min(rest.len());
+        let (run, tail) = rest.split_at_mut(take);
+        for (px, z) in run.iter_mut().zip(&noise[k..k + take]) {
+            *px = px.saturating_add_signed(*z);
+        }
+        rest = tail;
+        k = 0;
+    }
+}
+
+impl super::FrameSource for DemoSource {
+    fn next_frame(&mut self, frame: &mut super::Frame) -> Result<super::Next, super::CaptureError> {
+        self.sequence
+            .frame(self.next, &mut frame.image, &mut self.truth);
+        add_noise(&mut frame.image.data, &self.noise, self.next);
+        frame.index = self.next;
+        frame.timestamp = self.truth.timestamp;
+        frame.captured = std::time::Instant::now();
+        self.next += 1;
+        Ok(super::Next::Frame)
+    }
+
+    fn describe(&self) -> String {
+        format!("demo ({DEMO_WIDTH}×{DEMO_HEIGHT}, a synthetic face with ground truth)")
+    }
+}
+
 fn smoothstep(x: f64) -> f64 {
     let x = x.clamp(0.0, 1.0);
     x * x * (3.0 - 2.0 * x)

@@ -52,31 +52,142 @@ pub fn load_rgb(path: &Path) -> Result<RgbImage, ImageFileError> {
 }
 
 fn decode_rgb(bytes: &[u8]) -> Result<RgbImage, String> {
-    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
-        return decode_jpeg(bytes);
-    }
-    let img = image::load_from_memory(bytes).map_err(|e| e.to_string())?;
-    let rgb = img.to_rgb8();
-    Ok(RgbImage {
-        width: rgb.width() as usize,
-        height: rgb.height() as usize,
-        data: rgb.into_raw(),
-    })
+    let mut out = RgbImage::default();
+    ImageDecoder::new()?.decode_into(bytes, &mut out)?;
+    Ok(out)
 }
 
-fn decode_jpeg(bytes: &[u8]) -> Result<RgbImage, String> {
-    let img =
-        turbojpeg::decompress(bytes, turbojpeg::PixelFormat::RGB).map_err(|e| e.to_string())?;
-    if img.width == 0 || img.height == 0 {
-        return Err("image has no pixels".into());
+/// Larger images are refused rather than allocated: a corrupt header (a damaged video frame, a
+/// file that is not what its name says) can claim 65535×65535 pixels, 12 GB of RGB.
+const MAX_PIXELS: usize = 1 << 28;
+
+/// Decodes JPEG frames into a caller's buffer, one after another, with one libjpeg-turbo handle.
+///
+/// The same library call with the same (default) settings as [`load_rgb`], so a frame of a video
+/// or a camera decodes bit-identically to the same JPEG read as a still image.
+pub struct JpegDecoder {
+    inner: turbojpeg::Decompressor,
+}
+
+impl JpegDecoder {
+    pub fn new() -> Result<Self, String> {
+        let inner = turbojpeg::Decompressor::new().map_err(|e| e.to_string())?;
+        Ok(Self { inner })
     }
-    // turbojpeg pads rows only when asked to; with the default pitch they are tight.
-    debug_assert_eq!(img.pitch, img.width * 3);
-    Ok(RgbImage {
-        width: img.width,
-        height: img.height,
-        data: img.pixels,
-    })
+
+    /// Decodes `bytes` into `out`, resizing it to the JPEG's size; `out`'s buffer is reused, so
+    /// nothing is allocated once it has held a frame this large. On an error `out`'s pixels are
+    /// unspecified.
+    pub fn decode_into(&mut self, bytes: &[u8], out: &mut RgbImage) -> Result<(), String> {
+        let header = self.inner.read_header(bytes).map_err(|e| e.to_string())?;
+        let (width, height) = (header.width, header.height);
+        if width == 0 || height == 0 {
+            return Err("image has no pixels".into());
+        }
+        if width.saturating_mul(height) > MAX_PIXELS {
+            return Err(format!(
+                "{width}×{height} pixels is more than this program reads"
+            ));
+        }
+        out.width = width;
+        out.height = height;
+        out.data.resize(width * height * 3, 0);
+        let image = turbojpeg::Image {
+            pixels: out.data.as_mut_slice(),
+            width,
+            pitch: width * 3,
+            height,
+            format: turbojpeg::PixelFormat::RGB,
+        };
+        // libjpeg-turbo reports a truncated or damaged stream as a warning after filling in what
+        // it could; TurboJPEG 3 returns that as an error, which is what a frame source wants.
+        self.inner
+            .decompress(bytes, image)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Decodes one JPEG into `out`, reusing its buffer (a [`JpegDecoder`] made for the call).
+pub fn decode_jpeg_into(bytes: &[u8], out: &mut RgbImage) -> Result<(), String> {
+    JpegDecoder::new()?.decode_into(bytes, out)
+}
+
+/// Decodes image files of any supported format into a caller's buffer, one after another: JPEG
+/// through [`JpegDecoder`], the rest through the `image` crate into a scratch buffer that is kept
+/// between calls, so an image folder or a recorded session reads its frames without allocating
+/// a frame's worth of memory each time.
+pub struct ImageDecoder {
+    jpeg: JpegDecoder,
+    scratch: Vec<u8>,
+}
+
+impl ImageDecoder {
+    pub fn new() -> Result<Self, String> {
+        Ok(Self {
+            jpeg: JpegDecoder::new()?,
+            scratch: Vec::new(),
+        })
+    }
+
+    /// Decodes an image file's bytes into `out`. The result equals [`load_rgb`]'s.
+    pub fn decode_into(&mut self, bytes: &[u8], out: &mut RgbImage) -> Result<(), String> {
+        use image::ImageDecoder as _;
+        if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+            return self.jpeg.decode_into(bytes, out);
+        }
+        let decoder = image::ImageReader::new(std::io::Cursor::new(bytes))
+            .with_guessed_format()
+            .map_err(|e| e.to_string())?
+            .into_decoder()
+            .map_err(|e| e.to_string())?;
+        let (w, h) = decoder.dimensions();
+        let (width, height) = (w as usize, h as usize);
+        if width == 0 || height == 0 {
+            return Err("image has no pixels".into());
+        }
+        if width.saturating_mul(height) > MAX_PIXELS {
+            return Err(format!(
+                "{width}×{height} pixels is more than this program reads"
+            ));
+        }
+        let channels = match decoder.color_type() {
+            image::ColorType::L8 => 1,
+            image::ColorType::La8 => 2,
+            image::ColorType::Rgb8 => 3,
+            image::ColorType::Rgba8 => 4,
+            _ => {
+                // 16-bit and float images are rare here; the `image` crate's own conversion
+                // keeps them identical to `load_rgb`, at the cost of an allocation.
+                let rgb = image::DynamicImage::from_decoder(decoder)
+                    .map_err(|e| e.to_string())?
+                    .to_rgb8();
+                out.width = width;
+                out.height = height;
+                out.data.clear();
+                out.data.extend_from_slice(rgb.as_raw());
+                return Ok(());
+            }
+        };
+        let total = usize::try_from(decoder.total_bytes()).map_err(|e| e.to_string())?;
+        self.scratch.resize(total, 0);
+        decoder
+            .read_image(&mut self.scratch)
+            .map_err(|e| e.to_string())?;
+        out.width = width;
+        out.height = height;
+        out.data.resize(width * height * 3, 0);
+        let src = &self.scratch[..width * height * channels];
+        // The same conversions as `image`'s `to_rgb8`: grey is copied to all three channels and
+        // alpha is dropped, not composited.
+        for (dst, px) in out.data.chunks_exact_mut(3).zip(src.chunks_exact(channels)) {
+            if channels < 3 {
+                dst.fill(px[0]);
+            } else {
+                dst.copy_from_slice(&px[..3]);
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

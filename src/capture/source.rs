@@ -65,6 +65,40 @@ pub trait FrameSource: Send {
     }
 }
 
+/// The first `n` frames of a source (`--frames N`): the source ends after them, so every one is
+/// fitted and recorded and none more.
+pub struct Take {
+    inner: Box<dyn FrameSource>,
+    left: u64,
+}
+
+impl Take {
+    pub fn new(inner: Box<dyn FrameSource>, n: u64) -> Self {
+        Self { inner, left: n }
+    }
+}
+
+impl FrameSource for Take {
+    fn next_frame(&mut self, frame: &mut Frame) -> Result<Next, CaptureError> {
+        if self.left == 0 {
+            return Ok(Next::End);
+        }
+        let next = self.inner.next_frame(frame)?;
+        if next == Next::Frame {
+            self.left -= 1;
+        }
+        Ok(next)
+    }
+
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+
+    fn is_live(&self) -> bool {
+        self.inner.is_live()
+    }
+}
+
 /// A `--source` value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SourceSpec {

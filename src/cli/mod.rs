@@ -7,6 +7,8 @@ mod fit;
 mod models;
 mod progress;
 mod run;
+mod sources;
+mod track;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -39,6 +41,8 @@ pub enum Command {
     Train(train::TrainArgs),
     /// Render frames of the demo sequence (a synthetic moving face with ground truth) to PNG files.
     Demo(demo::DemoArgs),
+    /// Track a face headless: frames from a source, the parameter stream to CSV, figures as JSON.
+    Track(track::TrackArgs),
     /// Evaluate the methods on held-out AFLW2000-3D faces: NME tables, per stage, CED.
     Eval(eval::EvalArgs),
 }
@@ -68,6 +72,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Train(args)) => train::run(args),
         Some(Command::Eval(args)) => eval::run(args),
         Some(Command::Demo(args)) => demo::run(&args),
+        Some(Command::Track(args)) => track::run(args),
     }
 }
 

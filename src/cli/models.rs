@@ -6,9 +6,11 @@ use std::path::Path;
 use anyhow::{Context, Result};
 
 use facetrack::align::ShapePredictor;
+use facetrack::fit::joint::{JointConfig, JointSolver};
 use facetrack::fit::{ParamUpdate, Pclm, RegressorCascade};
 use facetrack::locate::{DLIB_SHAPE_PREDICTOR, DLIB_SYSTEM_DIR, find_model};
 use facetrack::model::{MODEL_FILE_NAME, MODEL_HINT, MorphableModel};
+use facetrack::track::TrackerModels;
 
 /// What to do about a missing or damaged dlib model.
 const DLIB_REINSTALL: &str = "install it with `apt-get install libdlib-data` (or `apt-get install --reinstall libdlib-data` if it is damaged), or name the file with --landmarks or $FACETRACK_MODELS";
@@ -18,6 +20,8 @@ pub const PARM_FILE: &str = "parm.bin";
 pub const PCLM_FILE: &str = "pclm.json";
 /// PARM trained from warm starts, for tracking.
 pub const PARM_TRACK_FILE: &str = "parm_track.bin";
+/// PRM trained from warm starts, for tracking.
+pub const PRM_TRACK_FILE: &str = "prm_track.bin";
 const TRAIN_HINT: &str = "it is committed in models/; remake it with `facetrack train --data ../shared/data/aflw2000-3d --out models/`";
 
 /// Finds a model file by the search order, reads it and parses it; errors name the file, what
@@ -98,4 +102,22 @@ pub fn load_update(method: super::Method) -> Result<ParamUpdate> {
         }
         super::Method::Ert => anyhow::bail!("ert has no parameter update"),
     })
+}
+
+/// Every model the tracker uses: the face model, dlib's cascade, the three tracking updates, the
+/// box cascade for the first fit after a detection and the joint refinement.
+pub fn load_tracker_models() -> Result<std::sync::Arc<TrackerModels>> {
+    let model = load_face_model(None)?;
+    let predictor = load_shape_predictor(None)?;
+    let parm = ParamUpdate::Regression(load_regressors(None, PARM_TRACK_FILE)?);
+    let joint = JointSolver::new(&model, parm.n_id(), parm.n_exp(), JointConfig::default());
+    Ok(std::sync::Arc::new(TrackerModels {
+        pclm: ParamUpdate::Pclm(load_pclm()?),
+        prm: ParamUpdate::Regression(load_regressors(None, PRM_TRACK_FILE)?),
+        acquire: ParamUpdate::Regression(load_regressors(None, PARM_FILE)?),
+        parm,
+        joint,
+        model,
+        predictor,
+    }))
 }

@@ -8,18 +8,18 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
-use facetrack::capture::demo::astronaut_photo;
-use facetrack::capture::{DemoSequence, SOURCE_SYNTAX, SourceSpec};
-use facetrack::model::MorphableModel;
-use facetrack::record::csv_recorder::CsvRecorder;
+use facetrack::capture::{SOURCE_SYNTAX, SourceSpec, list_cameras};
+use facetrack::record::CsvRecorder;
+use facetrack::track::{
+    DEFAULT_STAGES, Pipeline, ResultDelivery, ResultSink, TrackMethod, TrackSettings, TrackerModels,
+};
 
 use super::Method;
+use super::models::load_tracker_models;
+use super::sources;
 use crate::ui::app::{AppOptions, run as run_window};
 use crate::ui::panel::SourceChoice;
 use crate::ui::session::{OpenRequest, Opened, Opener};
-use crate::ui::track::{
-    DEFAULT_STAGES, Pipeline, ResultDelivery, ResultSink, TrackMethod, TrackSettings,
-};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -85,10 +85,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         record: args.record.clone(),
         exit_after_frames: args.exit_after_frames,
         screenshot: args.screenshot.clone(),
-        sources: vec![SourceChoice {
-            label: "demo (synthetic face)".into(),
-            spec: SourceSpec::Demo,
-        }],
+        sources: source_choices(),
     };
     let summary = run_window(options, opener())?;
     let s = &summary.speed;
@@ -110,40 +107,60 @@ pub fn run(args: RunArgs) -> Result<()> {
     Ok(())
 }
 
-/// Opens the demo for the window (the pipeline's stand-in until it lands).
+/// Opens sources for the window, on the opener's thread: the models are loaded once, by the
+/// first open, and shared by every pipeline after it.
 fn opener() -> Opener {
-    let cache: Mutex<Option<(DemoSequence, Arc<MorphableModel>)>> = Mutex::new(None);
+    let models: Mutex<Option<Arc<TrackerModels>>> = Mutex::new(None);
     Arc::new(move |req: OpenRequest| {
-        match &req.source {
-            None | Some(SourceSpec::Demo) => {}
-            Some(other) => bail!("cannot open {other} yet: only the demo runs in this build"),
-        }
-        let (seq, model) = {
-            let mut cache = cache
+        let models = {
+            let mut cached = models
                 .lock()
-                .map_err(|_| anyhow::anyhow!("the model cache is poisoned"))?;
-            if cache.is_none() {
-                let seq = super::demo::build_sequence(astronaut_photo()?)?;
-                let model = Arc::new(seq.model().clone());
-                *cache = Some((seq, model));
-            }
-            match cache.as_ref() {
-                Some((s, m)) => (s.clone(), m.clone()),
-                None => bail!("the demo could not be built"),
+                .map_err(|_| anyhow::anyhow!("the models' cache is poisoned"))?;
+            match cached.as_ref() {
+                Some(m) => Arc::clone(m),
+                None => {
+                    let m = load_tracker_models()?;
+                    *cached = Some(Arc::clone(&m));
+                    m
+                }
             }
         };
-        let dims = (seq.base_params().n_id(), seq.base_params().n_exp());
+        let opened = sources::open(req.source.as_ref())?;
         let mut sinks: Vec<Box<dyn ResultSink>> = Vec::new();
         if let Some(path) = &req.record {
-            let rec = CsvRecorder::create(path, dims.0, dims.1, 68)
+            let (n_id, n_exp) = models.dims();
+            let rec = CsvRecorder::create(path, n_id, n_exp, models.model.n_landmarks())
                 .with_context(|| format!("cannot record to {}", path.display()))?;
             sinks.push(Box::new(rec));
         }
+        let pipeline = Pipeline::start(
+            opened.source,
+            Arc::clone(&models),
+            req.settings,
+            ResultDelivery::Newest,
+            sinks,
+        )?;
         Ok(Opened {
-            pipeline: Pipeline::start(seq, req.settings, ResultDelivery::Newest, sinks),
-            model,
-            dims,
-            description: "demo (ground truth; the tracker is not merged yet)".into(),
+            pipeline,
+            models,
+            description: opened.note,
         })
     })
+}
+
+/// The sources the panel offers: the cameras found, and the demo.
+fn source_choices() -> Vec<SourceChoice> {
+    let mut choices: Vec<SourceChoice> = list_cameras()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| SourceChoice {
+            label: format!("camera {}: {}", c.index, c.name),
+            spec: SourceSpec::Camera(Some(c.index.to_string())),
+        })
+        .collect();
+    choices.push(SourceChoice {
+        label: "demo (synthetic face)".into(),
+        spec: SourceSpec::Demo,
+    });
+    choices
 }

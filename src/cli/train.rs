@@ -16,7 +16,8 @@ use facetrack::fit::{Cascade, ParamUpdate, Pclm, RegressorKind, training};
 use facetrack::model::MorphableModel;
 
 use super::models::{
-    PARM_FILE, PARM_TRACK_FILE, PCLM_FILE, PRM_FILE, load_face_model, load_shape_predictor,
+    PARM_FILE, PARM_TRACK_FILE, PCLM_FILE, PRM_FILE, PRM_TRACK_FILE, load_face_model,
+    load_shape_predictor,
 };
 use super::progress::Progress;
 
@@ -61,8 +62,8 @@ pub struct TrainArgs {
     /// Seed of the random starts.
     #[arg(long, default_value_t = 7)]
     seed: u64,
-    /// Train the tracking cascade instead: PARM from perturbed ground truth only (warm starts),
-    /// written to parm_track.bin.
+    /// Train the tracking cascades instead: PARM and PRM from perturbed ground truth only (warm
+    /// starts), written to parm_track.bin and prm_track.bin.
     #[arg(long)]
     track: bool,
     /// Report validation figures without writing anything.
@@ -129,7 +130,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
         ..TrainConfig::default()
     };
     let jobs = if args.track {
-        vec![(RegressorKind::Parm, Which::Parm, PARM_TRACK_FILE)]
+        vec![
+            (RegressorKind::Parm, Which::Parm, PARM_TRACK_FILE),
+            (RegressorKind::Prm, Which::Prm, PRM_TRACK_FILE),
+        ]
     } else {
         vec![
             (RegressorKind::Prm, Which::Prm, PRM_FILE),

@@ -45,10 +45,25 @@ pub enum ParamsError {
 ///
 /// `n_id` and `n_exp` may be fewer than the model's: the missing trailing coefficients count as
 /// zero, and Jacobians have one column per value held here (the PARM cascade fits fewer dimensions).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, PartialEq)]
 pub struct Params {
     values: Vec<f64>,
     n_id: usize,
+}
+
+impl Clone for Params {
+    fn clone(&self) -> Self {
+        Self {
+            values: self.values.clone(),
+            n_id: self.n_id,
+        }
+    }
+
+    /// Reuses the allocation: trackers copy parameters every frame.
+    fn clone_from(&mut self, source: &Self) {
+        self.values.clone_from(&source.values);
+        self.n_id = source.n_id;
+    }
 }
 
 impl Params {

@@ -16,6 +16,7 @@ use crossbeam_channel::{Receiver, Sender, unbounded};
 use thiserror::Error;
 
 use crate::model::Params;
+use crate::track::{ResultSink, SinkError, TrackResult, TrackStatus};
 
 const FLUSH_EVERY: Duration = Duration::from_millis(500);
 
@@ -159,6 +160,36 @@ impl CsvRecorder {
     }
 }
 
+/// The recorder as a sink of the tracking thread: a row for every frame it fits, `success` 0
+/// when no face was tracked in it.
+impl ResultSink for CsvRecorder {
+    fn record(&mut self, r: &TrackResult) -> Result<(), SinkError> {
+        let row = RecordRow {
+            frame: r.frame.index,
+            timestamp_ms: r.frame.timestamp.as_secs_f64() * 1e3,
+            method: r.settings.method.label(r.settings.joint),
+            success: r.status == TrackStatus::Tracking,
+            fit_ms: r.fit_ms,
+            params: r.params.clone(),
+            weights: r.weights.map(|w| (w.lambda_2d, w.lambda_3d)),
+            landmarks: r.landmarks.chunks_exact(2).map(|c| [c[0], c[1]]).collect(),
+        };
+        CsvRecorder::record(self, row).map_err(Into::into)
+    }
+
+    fn path(&self) -> PathBuf {
+        self.path.clone()
+    }
+
+    fn rows(&self) -> u64 {
+        self.rows_written()
+    }
+
+    fn finish(self: Box<Self>) -> Result<u64, SinkError> {
+        CsvRecorder::finish(*self).map_err(Into::into)
+    }
+}
+
 impl Drop for CsvRecorder {
     fn drop(&mut self) {
         // Nothing to report to from a drop; `finish` is the way to see errors.
@@ -206,6 +237,12 @@ fn row_fields(row: &RecordRow, n_id: usize, n_exp: usize, out: &mut Vec<String>)
     out.push(row.method.to_owned());
     out.push(u8::from(row.success).to_string());
     out.push(format!("{:.3}", row.fit_ms));
+    if !row.success {
+        // No face: nothing fitted to report (the numbers in hand belong to no face).
+        let rest = 8 + n_id + n_exp + 2 * row.landmarks.len();
+        out.extend(std::iter::repeat_n(String::new(), rest));
+        return;
+    }
     for a in [p.pitch(), p.yaw(), p.roll()] {
         out.push(format!("{:.4}", a.to_degrees()));
     }

@@ -78,8 +78,12 @@ impl Gpu {
             .find(|m| *m == wgpu::CompositeAlphaMode::Opaque)
             .or_else(|| caps.alpha_modes.first().copied())
             .unwrap_or(wgpu::CompositeAlphaMode::Auto);
+        // Copies into the surface (where it takes them) spare a software renderer drawing the
+        // frame and the panel pixel by pixel.
+        let usage =
+            wgpu::TextureUsages::RENDER_ATTACHMENT | (caps.usages & wgpu::TextureUsages::COPY_DST);
         let config = wgpu::SurfaceConfiguration {
-            usage: wgpu::TextureUsages::RENDER_ATTACHMENT,
+            usage,
             format,
             color_space: Default::default(),
             width: size.width.max(1),

@@ -13,6 +13,7 @@ pub struct PanelLayer {
 }
 
 struct Target {
+    texture: wgpu::Texture,
     view: wgpu::TextureView,
     bind_group: wgpu::BindGroup,
     size: [u32; 2],
@@ -93,7 +94,8 @@ impl PanelLayer {
                 dimension: wgpu::TextureDimension::D2,
                 format: self.format,
                 usage: wgpu::TextureUsages::RENDER_ATTACHMENT
-                    | wgpu::TextureUsages::TEXTURE_BINDING,
+                    | wgpu::TextureUsages::TEXTURE_BINDING
+                    | wgpu::TextureUsages::COPY_SRC,
                 view_formats: &[],
             });
             let view = texture.create_view(&Default::default());
@@ -106,6 +108,7 @@ impl PanelLayer {
                 }],
             });
             self.target = Some(Target {
+                texture,
                 view,
                 bind_group,
                 size,
@@ -117,12 +120,15 @@ impl PanelLayer {
         }
     }
 
-    /// Lays the layer over `target` (of the layer's size) inside `bounds`.
+    /// Lays the layer over `target` (of the layer's size) inside `bounds`. Left of `opaque_x`
+    /// the layer is the panel, opaque: there it is copied when the target takes copies, and only
+    /// the rest (a popup over the video) is blended.
     pub fn composite(
         &self,
         encoder: &mut wgpu::CommandEncoder,
-        target: &wgpu::TextureView,
+        target: &wgpu::Texture,
         bounds: Bounds,
+        opaque_x: u32,
     ) {
         let Some(t) = &self.target else { return };
         let [x0, y0, x1, y1] = [
@@ -134,10 +140,32 @@ impl PanelLayer {
         if x1 <= x0 || y1 <= y0 {
             return;
         }
+        let copyable = target.usage().contains(wgpu::TextureUsages::COPY_DST)
+            && target.format() == t.texture.format()
+            && [target.width(), target.height()] == t.size;
+        let blend_from = if copyable && opaque_x > 0 {
+            let w = opaque_x.min(t.size[0]);
+            encoder.copy_texture_to_texture(
+                t.texture.as_image_copy(),
+                target.as_image_copy(),
+                wgpu::Extent3d {
+                    width: w,
+                    height: t.size[1],
+                    depth_or_array_layers: 1,
+                },
+            );
+            x0.max(w)
+        } else {
+            x0
+        };
+        if x1 <= blend_from {
+            return;
+        }
+        let view = target.create_view(&Default::default());
         let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
             label: Some("panel composite"),
             color_attachments: &[Some(wgpu::RenderPassColorAttachment {
-                view: target,
+                view: &view,
                 depth_slice: None,
                 resolve_target: None,
                 ops: wgpu::Operations {
@@ -150,7 +178,7 @@ impl PanelLayer {
             occlusion_query_set: None,
             multiview_mask: None,
         });
-        pass.set_scissor_rect(x0, y0, x1 - x0, y1 - y0);
+        pass.set_scissor_rect(blend_from, y0, x1 - blend_from, y1 - y0);
         pass.set_pipeline(&self.pipeline);
         pass.set_bind_group(0, &t.bind_group, &[]);
         pass.draw(0..3, 0..1);

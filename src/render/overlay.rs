@@ -48,8 +48,12 @@ const NOSE_TIP: usize = 30;
 pub struct Overlay {
     /// Line-list indices of the mesh's edges, each once.
     edges: Vec<u32>,
-    /// Triangle-list indices.
+    /// The model's triangles.
+    faces: Vec<[u32; 3]>,
+    /// Triangle-list indices, nearest triangle first (see [`Self::update`]).
     triangles: Vec<u32>,
+    /// Scratch for the sort: each triangle's depth and number.
+    order: Vec<(f32, u32)>,
     /// Scratch: `vertices_3d` output and the accumulated normals.
     points: Vec<f64>,
     normals: Vec<DVec3>,
@@ -68,6 +72,8 @@ impl Overlay {
         let triangles: Vec<u32> = model.triangles().iter().flatten().copied().collect();
         Self {
             edges: unique_edges(model.triangles()),
+            faces: model.triangles().to_vec(),
+            order: Vec::with_capacity(model.triangles().len()),
             triangles,
             points: vec![0.0; 3 * n],
             normals: vec![DVec3::ZERO; n],
@@ -78,6 +84,7 @@ impl Overlay {
         }
     }
 
+    /// Triangle-list indices, nearest triangle first after an update.
     pub fn triangle_indices(&self) -> &[u32] {
         &self.triangles
     }
@@ -127,6 +134,7 @@ impl Overlay {
             v.normal = n.as_vec3().to_array();
         }
         self.has_mesh = true;
+        self.sort_front_to_back();
 
         self.marks.clear();
         if let Some(origin) = landmarks.chunks_exact(2).nth(NOSE_TIP) {
@@ -153,6 +161,26 @@ impl Overlay {
                 radius: LANDMARK_RADIUS,
                 outline: 1.0,
             });
+        }
+    }
+}
+
+impl Overlay {
+    /// Orders the triangles nearest first. Drawn in this order with the depth test on, each
+    /// pixel of the semi-transparent mesh is blended once, by its nearest triangle, in a single
+    /// pass (a depth-only pass first would do the same at twice the cost on a software renderer).
+    fn sort_front_to_back(&mut self) {
+        let z = |i: u32| self.vertices[i as usize].position[2];
+        self.order.clear();
+        self.order.extend(
+            self.faces
+                .iter()
+                .enumerate()
+                .map(|(k, t)| (z(t[0]) + z(t[1]) + z(t[2]), k as u32)),
+        );
+        self.order.sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
+        for (dst, &(_, k)) in self.triangles.chunks_exact_mut(3).zip(&self.order) {
+            dst.copy_from_slice(&self.faces[k as usize]);
         }
     }
 }

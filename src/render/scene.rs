@@ -388,7 +388,8 @@ impl SceneRenderer {
             PipelineSpec {
                 buffers: &mesh_buffers,
                 cull: Some(wgpu::Face::Back),
-                depth_compare: wgpu::CompareFunction::Equal,
+                depth_write: true,
+                depth_compare: wgpu::CompareFunction::Less,
                 ..base(
                     "mesh shaded",
                     &mesh_module,
@@ -522,8 +523,16 @@ impl SceneRenderer {
             self.frame = Some(self.make_frame_texture(device, w, h));
         }
         self.rgba.resize(width * height * 4, 255);
-        for (dst, src) in self.rgba.chunks_exact_mut(4).zip(rgb.chunks_exact(3)) {
-            dst[..3].copy_from_slice(src);
+        if self.frame_format() == wgpu::TextureFormat::Bgra8Unorm {
+            for (dst, src) in self.rgba.chunks_exact_mut(4).zip(rgb.chunks_exact(3)) {
+                dst[0] = src[2];
+                dst[1] = src[1];
+                dst[2] = src[0];
+            }
+        } else {
+            for (dst, src) in self.rgba.chunks_exact_mut(4).zip(rgb.chunks_exact(3)) {
+                dst[..3].copy_from_slice(src);
+            }
         }
         if let Some(frame) = &self.frame {
             queue.write_texture(
@@ -549,6 +558,12 @@ impl SceneRenderer {
                 0,
                 bytemuck::cast_slice(overlay.vertices()),
             );
+            // Nearest first: their order changes with the pose.
+            queue.write_buffer(
+                &self.triangle_buffer,
+                0,
+                bytemuck::cast_slice(overlay.triangle_indices()),
+            );
         }
         let marks = &overlay.marks()[..overlay.marks().len().min(self.mark_capacity)];
         self.n_marks = marks.len() as u32;
@@ -557,14 +572,21 @@ impl SceneRenderer {
         }
     }
 
+    /// The frame texture's format: the target's when it is plain 8-bit RGBA or BGRA (the frame
+    /// can then be copied into the target as it is); else RGBA, decoded from sRGB for an sRGB
+    /// target, which would otherwise encode the camera's bytes a second time.
+    fn frame_format(&self) -> wgpu::TextureFormat {
+        match self.target_format {
+            f @ (wgpu::TextureFormat::Bgra8Unorm | wgpu::TextureFormat::Rgba8Unorm) => f,
+            f if f.is_srgb() => wgpu::TextureFormat::Rgba8UnormSrgb,
+            _ => wgpu::TextureFormat::Rgba8Unorm,
+        }
+    }
+
     fn make_frame_texture(&self, device: &wgpu::Device, w: u32, h: u32) -> FrameTexture {
         // A gamma-space target shows the camera's bytes as they are; an sRGB one would encode
         // them again, so there the texture decodes them first.
-        let format = if self.target_format.is_srgb() {
-            wgpu::TextureFormat::Rgba8UnormSrgb
-        } else {
-            wgpu::TextureFormat::Rgba8Unorm
-        };
+        let format = self.frame_format();
         let texture = device.create_texture(&wgpu::TextureDescriptor {
             label: Some("frame"),
             size: wgpu::Extent3d {
@@ -576,7 +598,9 @@ impl SceneRenderer {
             sample_count: 1,
             dimension: wgpu::TextureDimension::D2,
             format,
-            usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+            usage: wgpu::TextureUsages::TEXTURE_BINDING
+                | wgpu::TextureUsages::COPY_DST
+                | wgpu::TextureUsages::COPY_SRC,
             view_formats: &[],
         });
         let view = texture.create_view(&Default::default());
@@ -624,22 +648,47 @@ impl SceneRenderer {
     }
 
     /// Clears `target` and draws the frame and its overlay into `viewport` (from [`letterbox`]).
+    /// Where the frame fills the viewport pixel for pixel and the target can be copied into, it
+    /// is copied rather than drawn: on a software renderer that is most of a window frame's cost.
     pub fn draw(
         &self,
         encoder: &mut wgpu::CommandEncoder,
-        target: &wgpu::TextureView,
+        target: &wgpu::Texture,
         depth: &wgpu::TextureView,
         viewport: Option<PixelRect>,
         options: ViewOptions,
     ) {
+        let view = target.create_view(&Default::default());
+        let copy_at = match (viewport, &self.frame) {
+            (Some(vp), Some(frame)) => copy_origin(vp, frame, target),
+            _ => None,
+        };
+        if let (Some(origin), Some(frame)) = (copy_at, &self.frame) {
+            clear(encoder, &view);
+            encoder.copy_texture_to_texture(
+                frame.texture.as_image_copy(),
+                wgpu::TexelCopyTextureInfo {
+                    texture: target,
+                    mip_level: 0,
+                    origin,
+                    aspect: wgpu::TextureAspect::All,
+                },
+                frame.texture.size(),
+            );
+        }
+        let load = if copy_at.is_some() {
+            wgpu::LoadOp::Load
+        } else {
+            wgpu::LoadOp::Clear(BACKGROUND)
+        };
         let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
             label: Some("video view"),
             color_attachments: &[Some(wgpu::RenderPassColorAttachment {
-                view: target,
+                view: &view,
                 depth_slice: None,
                 resolve_target: None,
                 ops: wgpu::Operations {
-                    load: wgpu::LoadOp::Clear(BACKGROUND),
+                    load,
                     store: wgpu::StoreOp::Store,
                 },
             })],
@@ -661,21 +710,24 @@ impl SceneRenderer {
         pass.set_viewport(vp.x, vp.y, vp.w, vp.h, 0.0, 1.0);
         pass.set_bind_group(0, &self.uniform_bind_group, &[]);
 
-        pass.set_pipeline(&self.frame_pipeline);
-        pass.set_bind_group(1, &frame.bind_group, &[]);
-        pass.draw(0..3, 0..1);
+        if copy_at.is_none() {
+            pass.set_pipeline(&self.frame_pipeline);
+            pass.set_bind_group(1, &frame.bind_group, &[]);
+            pass.draw(0..3, 0..1);
+        }
 
         if self.has_mesh && options.mesh != MeshStyle::Hidden {
             pass.set_vertex_buffer(0, self.vertex_buffer.slice(..));
             pass.set_index_buffer(self.triangle_buffer.slice(..), wgpu::IndexFormat::Uint32);
-            pass.set_pipeline(&self.depth_pipeline);
-            pass.draw_indexed(0..self.n_triangle_indices, 0, 0..1);
             match options.mesh {
                 MeshStyle::Shaded => {
                     pass.set_pipeline(&self.shade_pipeline);
                     pass.draw_indexed(0..self.n_triangle_indices, 0, 0..1);
                 }
                 MeshStyle::Wireframe => {
+                    // The surface's depth first, so that edges behind it stay hidden.
+                    pass.set_pipeline(&self.depth_pipeline);
+                    pass.draw_indexed(0..self.n_triangle_indices, 0, 0..1);
                     pass.set_index_buffer(self.edge_buffer.slice(..), wgpu::IndexFormat::Uint32);
                     pass.set_pipeline(&self.wire_pipeline);
                     pass.draw_indexed(0..self.n_edge_indices, 0, 0..1);
@@ -702,6 +754,46 @@ impl SceneRenderer {
             pass.draw(0..6, range);
         }
     }
+}
+
+/// Where in `target` the frame can be copied to, if it can: the same format, a target that
+/// takes copies, and a viewport of exactly the frame's size at whole pixels inside the target.
+fn copy_origin(
+    vp: PixelRect,
+    frame: &FrameTexture,
+    target: &wgpu::Texture,
+) -> Option<wgpu::Origin3d> {
+    let exact = vp.w == frame.size[0] as f32
+        && vp.h == frame.size[1] as f32
+        && vp.x.fract() == 0.0
+        && vp.y.fract() == 0.0
+        && vp.x >= 0.0
+        && vp.y >= 0.0;
+    let (x, y) = (vp.x as u32, vp.y as u32);
+    let fits = x + frame.size[0] <= target.width() && y + frame.size[1] <= target.height();
+    let copyable = target.usage().contains(wgpu::TextureUsages::COPY_DST)
+        && target.format() == frame.texture.format();
+    (exact && fits && copyable).then_some(wgpu::Origin3d { x, y, z: 0 })
+}
+
+/// A pass that only clears `view` to the background.
+fn clear(encoder: &mut wgpu::CommandEncoder, view: &wgpu::TextureView) {
+    encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
+        label: Some("clear"),
+        color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+            view,
+            depth_slice: None,
+            resolve_target: None,
+            ops: wgpu::Operations {
+                load: wgpu::LoadOp::Clear(BACKGROUND),
+                store: wgpu::StoreOp::Store,
+            },
+        })],
+        depth_stencil_attachment: None,
+        timestamp_writes: None,
+        occlusion_query_set: None,
+        multiview_mask: None,
+    });
 }
 
 #[cfg(test)]

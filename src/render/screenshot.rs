@@ -8,8 +8,7 @@ use anyhow::{Context, Result, bail};
 
 /// A texture like the surface's that can be copied from.
 pub struct Offscreen {
-    texture: wgpu::Texture,
-    pub view: wgpu::TextureView,
+    pub texture: wgpu::Texture,
 }
 
 impl Offscreen {
@@ -25,11 +24,13 @@ impl Offscreen {
             sample_count: 1,
             dimension: wgpu::TextureDimension::D2,
             format,
-            usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::COPY_SRC,
+            // Drawn like the surface, copies included.
+            usage: wgpu::TextureUsages::RENDER_ATTACHMENT
+                | wgpu::TextureUsages::COPY_SRC
+                | wgpu::TextureUsages::COPY_DST,
             view_formats: &[],
         });
-        let view = texture.create_view(&Default::default());
-        Self { texture, view }
+        Self { texture }
     }
 
     /// Reads the texture back (after the commands that drew it were submitted) and writes it as

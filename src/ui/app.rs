@@ -16,8 +16,8 @@ use winit::event_loop::{ActiveEventLoop, ControlFlow, EventLoop, EventLoopProxy}
 use winit::window::{Window, WindowId};
 
 use facetrack::capture::SourceSpec;
-use facetrack::model::MorphableModel;
-use facetrack::record::csv_recorder::CsvRecorder;
+use facetrack::record::CsvRecorder;
+use facetrack::track::TrackerModels;
 
 use super::panel::{Action, PANEL_WIDTH, Panel, SourceChoice, Status};
 use super::session::{
@@ -39,6 +39,9 @@ pub const HEADLESS_HINT: &str =
     "no display? `facetrack track --source demo --csv out.csv` runs headless";
 /// Redraws at least this often, so that the rates and the plot move when no frame comes.
 const IDLE_REDRAW: Duration = Duration::from_millis(200);
+/// The window's first size (points): the panel, and beside it a 640×480 camera frame shown
+/// pixel for pixel — on a software renderer the frame's pixels are most of a window frame's cost.
+const WINDOW_SIZE: [f64; 2] = [PANEL_WIDTH as f64 + 1.0 + 640.0, 560.0];
 /// How often the panel is drawn again for its live readouts: 20 times a second is as fast as
 /// figures can be read, and the video view goes on at its own rate in between.
 const PANEL_INTERVAL: Duration = Duration::from_millis(50);
@@ -56,6 +59,22 @@ pub struct AppOptions {
     pub sources: Vec<SourceChoice>,
 }
 
+/// A change of settings sent to the tracker, not yet seen in a result.
+struct PendingSwitch {
+    settings: TrackSettings,
+    sent: Instant,
+    /// Results shown since that were still fitted with the old settings.
+    shown_before: u32,
+}
+
+/// How long a change of settings took to show: the frames shown until the first fitted with
+/// the new settings (1: the very next), and the time.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Switch {
+    pub frames: u32,
+    pub ms: f64,
+}
+
 /// What a run of the window measured and wrote, printed at exit.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct AppSummary {
@@ -71,6 +90,8 @@ pub struct AppSummary {
     pub viewport: Option<[f32; 4]>,
     /// The window's size in physical pixels.
     pub window: [u32; 2],
+    /// The last change of method or settings: frames shown until it took effect, and ms.
+    pub last_switch: Option<Switch>,
 }
 
 /// Opens the window and runs it until it is closed or `--exit-after-frames` is reached.
@@ -124,8 +145,7 @@ struct App {
     win: Option<Window_>,
     opening: Option<Receiver<OpenOutcome>>,
     session: Option<Session>,
-    model: Option<Arc<MorphableModel>>,
-    dims: (usize, usize),
+    models: Option<Arc<TrackerModels>>,
     overlay: Option<Overlay>,
     /// The result shown (its frame is the texture, its fit the overlay).
     shown: Option<TrackResult>,
@@ -141,6 +161,8 @@ struct App {
     screenshot_taken: bool,
     next_idle_redraw: Instant,
     last_viewport: Option<PixelRect>,
+    switch: Option<PendingSwitch>,
+    last_switch: Option<Switch>,
     /// The panel must be drawn again at the next frame (input, an animation).
     panel_dirty: bool,
     next_panel: Instant,
@@ -178,8 +200,7 @@ impl App {
             win: None,
             opening: Some(opening),
             session: None,
-            model: None,
-            dims: (0, 0),
+            models: None,
             overlay: None,
             shown: None,
             pending: false,
@@ -192,6 +213,8 @@ impl App {
             screenshot_taken: false,
             next_idle_redraw: now,
             last_viewport: None,
+            switch: None,
+            last_switch: None,
             panel_dirty: true,
             next_panel: now,
             panel_bounds: [0; 4],
@@ -214,7 +237,7 @@ impl App {
     fn open_window(&mut self, event_loop: &ActiveEventLoop) -> Result<Window_> {
         let attrs = Window::default_attributes()
             .with_title("facetrack")
-            .with_inner_size(LogicalSize::new(1184.0, 640.0))
+            .with_inner_size(LogicalSize::new(WINDOW_SIZE[0], WINDOW_SIZE[1]))
             .with_min_inner_size(LogicalSize::new(640.0, 400.0));
         let window = Arc::new(event_loop.create_window(attrs).map_err(|e| no_window(&e))?);
         let gpu = Gpu::new(event_loop, window.clone())
@@ -294,23 +317,24 @@ impl App {
     fn start_session(&mut self, opened: Opened) {
         let Opened {
             pipeline,
-            model,
-            dims,
+            models,
             description,
         } = opened;
         self.panel.source = description;
         self.panel.status = Status::Starting("waiting for the first frame…".into());
-        self.dims = dims;
-        let same_model = self.model.as_ref().is_some_and(|m| Arc::ptr_eq(m, &model));
-        if !same_model {
-            let overlay = Overlay::new(&model);
+        let same_models = self
+            .models
+            .as_ref()
+            .is_some_and(|m| Arc::ptr_eq(m, &models));
+        if !same_models {
+            let overlay = Overlay::new(&models.model);
             if let Some(w) = &mut self.win {
                 let s = SceneRenderer::new(&w.gpu.device, w.gpu.config.format, &overlay);
                 s.upload_indices(&w.gpu.queue, &overlay);
                 w.scene = Some(s);
             }
             self.overlay = Some(overlay);
-            self.model = Some(model);
+            self.models = Some(models);
         }
         let session = Session::new(pipeline, self.proxy.clone());
         if self.panel.paused {
@@ -325,8 +349,12 @@ impl App {
     }
 
     fn recorder(&self, path: &std::path::Path) -> Result<Box<dyn ResultSink>> {
-        let (n_id, n_exp) = self.dims;
-        let rec = CsvRecorder::create(path, n_id, n_exp, 68)
+        let models = self
+            .models
+            .as_ref()
+            .context("nothing to record before the models are loaded")?;
+        let (n_id, n_exp) = models.dims();
+        let rec = CsvRecorder::create(path, n_id, n_exp, models.model.n_landmarks())
             .with_context(|| format!("cannot record to {}", path.display()))?;
         Ok(Box::new(rec))
     }
@@ -342,6 +370,19 @@ impl App {
             self.panel.recording = r.recording.first().cloned();
             if !self.panel.paused {
                 self.panel.status = Status::Track(r.status);
+            }
+            if let Some(sw) = &mut self.switch {
+                if r.settings == sw.settings {
+                    let took = Switch {
+                        frames: sw.shown_before + 1,
+                        ms: now.saturating_duration_since(sw.sent).as_secs_f64() * 1e3,
+                    };
+                    self.panel.last_switch = Some(took);
+                    self.last_switch = Some(took);
+                    self.switch = None;
+                } else {
+                    sw.shown_before += 1;
+                }
             }
             if let Some(old) = self.shown.replace(r) {
                 session.pipeline().recycle(old);
@@ -371,14 +412,16 @@ impl App {
         if !self.pending {
             return;
         }
-        let (Some(w), Some(r), Some(model), Some(overlay)) =
-            (&mut self.win, &self.shown, &self.model, &mut self.overlay)
+        let (Some(w), Some(r), Some(models), Some(overlay)) =
+            (&mut self.win, &self.shown, &self.models, &mut self.overlay)
         else {
             return;
         };
         let Some(scene) = &mut w.scene else { return };
+        let model = &models.model;
         let fits = r.params.n_id() <= model.n_id() && r.params.n_exp() <= model.n_exp();
-        if r.status == TrackStatus::Tracking && fits && r.landmarks.len() == 2 * 68 {
+        if r.status == TrackStatus::Tracking && fits && r.landmarks.len() == 2 * model.n_landmarks()
+        {
             overlay.update(model, &r.params, &r.landmarks);
         } else {
             overlay.clear();
@@ -402,6 +445,11 @@ impl App {
                 Action::Settings(s) => {
                     if let Some(session) = &self.session {
                         session.pipeline().send(TrackCommand::Settings(*s));
+                        self.switch = Some(PendingSwitch {
+                            settings: *s,
+                            sent: Instant::now(),
+                            shown_before: 0,
+                        });
                     }
                 }
                 Action::Pause(p) => {
@@ -584,7 +632,6 @@ impl App {
             }
             self.next_idle_redraw = self.next_idle_redraw.min(self.next_panel);
         }
-
         let viewport = w
             .scene
             .as_ref()
@@ -602,13 +649,14 @@ impl App {
             self.panel_dirty = true;
             return;
         };
-        let view = frame.texture.create_view(&Default::default());
+        let panel_right = self.central.x.max(0.0) as u32;
         draw(
             w,
             &mut encoder,
-            &view,
+            &frame.texture,
             viewport,
             self.panel_bounds,
+            panel_right,
             self.panel.view,
         );
         w.gpu
@@ -626,9 +674,10 @@ impl App {
                 draw(
                     w,
                     &mut encoder,
-                    &shot.view,
+                    &shot.texture,
                     viewport,
                     self.panel_bounds,
+                    panel_right,
                     self.panel.view,
                 );
                 w.gpu.queue.submit([encoder.finish()]);
@@ -682,6 +731,7 @@ impl App {
                 .filter(|_| self.screenshot_taken),
             viewport: self.last_viewport.map(|v| [v.x, v.y, v.w, v.h]),
             window: self.win.as_ref().map_or([0, 0], |w| w.gpu.size()),
+            last_switch: self.last_switch,
         })
     }
 }
@@ -690,18 +740,20 @@ impl App {
 fn draw(
     w: &Window_,
     encoder: &mut wgpu::CommandEncoder,
-    target: &wgpu::TextureView,
+    target: &wgpu::Texture,
     viewport: Option<PixelRect>,
     panel_bounds: Bounds,
+    panel_right: u32,
     view: ViewOptions,
 ) {
     match &w.scene {
         Some(scene) => scene.draw(encoder, target, w.gpu.depth(), viewport, view),
         None => {
+            let view = target.create_view(&Default::default());
             encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
                 label: Some("clear"),
                 color_attachments: &[Some(wgpu::RenderPassColorAttachment {
-                    view: target,
+                    view: &view,
                     depth_slice: None,
                     resolve_target: None,
                     ops: wgpu::Operations {
@@ -716,7 +768,8 @@ fn draw(
             });
         }
     }
-    w.layer.composite(encoder, target, panel_bounds);
+    w.layer
+        .composite(encoder, target, panel_bounds, panel_right);
 }
 
 impl ApplicationHandler<Wake> for App {

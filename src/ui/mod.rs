@@ -4,7 +4,6 @@
 pub mod app;
 pub mod panel;
 pub mod session;
-pub mod stand_in;
 pub mod stats;
 
-pub use stand_in as track;
+pub use facetrack::track;

@@ -5,10 +5,11 @@
 use std::path::PathBuf;
 
 use egui::{Color32, RichText, Ui};
-use egui_plot::{Legend, Line, Plot, PlotPoints};
+use egui_plot::{Line, Plot, PlotPoints};
 
 use facetrack::capture::SourceSpec;
 
+use super::app::Switch;
 use super::stats::{HISTORY_SECONDS, Stats};
 use super::track::{TrackMethod, TrackResult, TrackSettings, TrackStatus};
 use crate::render::{MeshStyle, ViewOptions};
@@ -67,6 +68,8 @@ pub struct Panel {
     pub gpu: String,
     /// The latest warning, shown under the status.
     pub warning: Option<String>,
+    /// How the last change of settings took effect.
+    pub last_switch: Option<Switch>,
 }
 
 impl Panel {
@@ -84,6 +87,7 @@ impl Panel {
             recorded: None,
             gpu: String::new(),
             warning: None,
+            last_switch: None,
         }
     }
 
@@ -147,8 +151,7 @@ impl Panel {
         stats: &mut Stats,
         actions: &mut Vec<Action>,
     ) {
-        ui.spacing_mut().item_spacing.y = 4.0;
-        ui.heading("facetrack");
+        ui.spacing_mut().item_spacing.y = 3.0;
         self.status_line(ui);
         ui.separator();
         self.source_section(ui, actions);
@@ -157,14 +160,11 @@ impl Panel {
         ui.separator();
         readouts(ui, shown);
         ui.separator();
-        speed(ui, stats);
+        speed(ui, stats, &self.gpu);
         ui.separator();
         self.record_section(ui, actions);
         ui.separator();
         self.view_section(ui);
-        if !self.gpu.is_empty() {
-            ui.label(RichText::new(&self.gpu).small().weak());
-        }
     }
 
     fn status_line(&self, ui: &mut Ui) {
@@ -248,6 +248,17 @@ impl Panel {
         });
         if self.settings != before {
             actions.push(Action::Settings(self.settings));
+        }
+        if let Some(sw) = self.last_switch {
+            let when = match sw.frames {
+                1 => "the next frame shown".to_string(),
+                n => format!("{n} frames shown later"),
+            };
+            ui.label(
+                RichText::new(format!("last switch: {when}, {:.0} ms", sw.ms))
+                    .small()
+                    .weak(),
+            );
         }
         ui.horizontal(|ui| {
             if ui
@@ -363,7 +374,8 @@ fn readouts(ui: &mut Ui, shown: Option<&TrackResult>) {
     }
     let top = largest(p.exp());
     ui.horizontal_wrapped(|ui| {
-        ui.label("expression");
+        ui.label("exp")
+            .on_hover_text("the largest expression coefficients (σ)");
         for (k, v) in top.iter().flatten() {
             ui.monospace(format!("e{k} {v:+.2}"));
         }
@@ -390,19 +402,32 @@ fn largest(exp: &[f64]) -> [Option<(usize, f64)>; TOP_EXPRESSIONS] {
 }
 
 /// Window and fitting rates, fit time, and their plot.
-fn speed(ui: &mut Ui, stats: &mut Stats) {
+fn speed(ui: &mut Ui, stats: &mut Stats, gpu: &str) {
+    // The figures double as the plot's legend: each in its line's colour.
+    const WINDOW: Color32 = Color32::from_rgb(110, 170, 255);
+    const FITTING: Color32 = Color32::from_rgb(250, 170, 80);
+    const FIT_MS: Color32 = Color32::from_rgb(140, 220, 140);
     ui.horizontal(|ui| {
-        ui.label(RichText::new(format!("window {:5.1} fps", stats.window.rate())).strong());
-        ui.label(RichText::new(format!("fitting {:5.1} fps", stats.fit_fps)).strong());
+        ui.label(
+            RichText::new(format!("window {:.1} fps", stats.window.rate()))
+                .strong()
+                .color(WINDOW),
+        )
+        .on_hover_text(gpu);
+        ui.label(
+            RichText::new(format!("fitting {:.1} fps", stats.fit_fps))
+                .strong()
+                .color(FITTING),
+        );
     });
-    ui.label(format!(
-        "fit {:5.2} ms · {:4.1} new frames/s shown",
-        stats.fit_ms,
-        stats.shown.rate()
-    ));
+    ui.horizontal(|ui| {
+        ui.label(
+            RichText::new(format!("fit {:.2} ms (×10 in the plot)", stats.fit_ms)).color(FIT_MS),
+        );
+        ui.label(format!("· {:.0} new frames/s", stats.shown.rate()));
+    });
     let plot = Plot::new("speed")
-        .height(96.0)
-        .legend(Legend::default())
+        .height(80.0)
         .include_y(0.0)
         .include_y(60.0)
         .allow_drag(false)
@@ -413,24 +438,13 @@ fn speed(ui: &mut Ui, stats: &mut Stats) {
         .show_x(false)
         .default_x_bounds(0.0, HISTORY_SECONDS)
         .y_axis_min_width(24.0);
-    let window: &[egui_plot::PlotPoint] = stats.window_fps.points();
-    let window = PlotPoints::Borrowed(window);
+    let window = PlotPoints::Borrowed(stats.window_fps.points());
+    let fitting = PlotPoints::Borrowed(stats.fit_fps_series.points());
+    let fit_ms = PlotPoints::Borrowed(stats.fit_ms_series.points());
     plot.show(ui, |plot_ui| {
-        plot_ui.line(Line::new("window fps", window).color(Color32::from_rgb(110, 170, 255)));
-        plot_ui.line(
-            Line::new(
-                "fitting fps",
-                PlotPoints::Borrowed(stats.fit_fps_series.points()),
-            )
-            .color(Color32::from_rgb(250, 170, 80)),
-        );
-        plot_ui.line(
-            Line::new(
-                "fit ms ×10",
-                PlotPoints::Borrowed(stats.fit_ms_series.points()),
-            )
-            .color(Color32::from_rgb(140, 220, 140)),
-        );
+        plot_ui.line(Line::new("window fps", window).color(WINDOW));
+        plot_ui.line(Line::new("fitting fps", fitting).color(FITTING));
+        plot_ui.line(Line::new("fit ms ×10", fit_ms).color(FIT_MS));
     });
 }
 

@@ -12,7 +12,7 @@ use crossbeam_channel::{Receiver, TrySendError, bounded, never, select, unbounde
 use winit::event_loop::EventLoopProxy;
 
 use facetrack::capture::SourceSpec;
-use facetrack::model::MorphableModel;
+use facetrack::track::TrackerModels;
 
 use super::track::{Pipeline, PipelineEvent, TrackResult, TrackSettings};
 
@@ -37,10 +37,8 @@ pub struct OpenRequest {
 /// A started pipeline and what the window needs to draw its results.
 pub struct Opened {
     pub pipeline: Pipeline,
-    /// The model the fits are of: the overlay's mesh.
-    pub model: Arc<MorphableModel>,
-    /// Identity and expression coefficients a fit has (the columns a CSV recording needs).
-    pub dims: (usize, usize),
+    /// The models the fits are made with; the overlay's mesh is `models.model`'s.
+    pub models: Arc<TrackerModels>,
     /// What was opened, and why.
     pub description: String,
 }
@@ -60,6 +58,7 @@ pub fn open_in_background(
     let spawned = std::thread::Builder::new()
         .name("open-source".into())
         .spawn(move || {
+            lower_priority();
             let stopped = previous.map(Session::stop);
             let _ = tx.send(OpenOutcome {
                 opened: opener(request),
@@ -78,6 +77,22 @@ pub fn open_in_background(
         return rx;
     }
     rx
+}
+
+/// How much nicer than the window the tracking threads run (Linux `nice`).
+#[cfg(target_os = "linux")]
+const PIPELINE_NICE: libc::c_int = 5;
+
+/// Lowers this thread's scheduling priority; the pipeline's threads, started from it, inherit
+/// it. Where the machine has fewer cores than the threads that want them (software rendering
+/// does its drawing on the CPU too), the window then comes first and tracking takes the rest —
+/// it needs a fraction of a core to keep up.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: setpriority has no memory effects; on Linux `who = 0` is the calling thread.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, PIPELINE_NICE);
+    }
 }
 
 pub struct OpenOutcome {

@@ -1,0 +1,326 @@
+//! `facetrack track`: headless tracking — the same capture and tracking threads as the window,
+//! results counted instead of drawn. Ends after `--frames`, at the end of the source, or on
+//! Ctrl-C (every fitted frame's row is written first), then prints one JSON line of figures:
+//! frames, fps, latency from capture to result, and on the demo the error against its ground
+//! truth and the jitter of its still segment.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use clap::Args;
+use serde::Serialize;
+
+use facetrack::capture::demo::{DemoSequence, LOOP_FRAMES, STILL_FRAMES};
+use facetrack::capture::{SourceSpec, Take};
+use facetrack::fit::training_set::bbox_norm;
+use facetrack::record::{CsvRecorder, SessionRecorder};
+use facetrack::track::{
+    DEFAULT_STAGES, Pipeline, PipelineEvent, ResultDelivery, ResultSink, TrackMethod, TrackResult,
+    TrackSettings, TrackStatus,
+};
+
+use super::models::load_tracker_models;
+use super::progress::Progress;
+use super::sources;
+
+#[derive(Debug, Args)]
+pub struct TrackArgs {
+    /// Where frames come from: camera[:N|:NAME], video:FILE.avi, images:DIR, demo, replay:DIR
+    /// (default: the first camera, or the demo when there is none).
+    #[arg(long)]
+    source: Option<SourceSpec>,
+    /// Write the parameter stream here (DESIGN.md's CSV).
+    #[arg(long)]
+    csv: Option<PathBuf>,
+    /// Stop after this many frames (default: at the end of the source, or Ctrl-C).
+    #[arg(long)]
+    frames: Option<u64>,
+    /// pclm, prm, parm or parm+joint (also pclm+joint, prm+joint).
+    #[arg(long, default_value = "parm")]
+    method: String,
+    /// Cascade stages a frame, 1 to 15.
+    #[arg(long, default_value_t = DEFAULT_STAGES)]
+    stages: usize,
+    /// Report the raw fits, without the temporal filter.
+    #[arg(long)]
+    no_filter: bool,
+    /// Also keep the frames, so that `--source replay:DIR` plays the session again.
+    #[arg(long)]
+    record_session: Option<PathBuf>,
+}
+
+/// Parses `parm`, `parm+joint`, … into a method and the joint switch.
+pub fn parse_method(s: &str) -> Result<(TrackMethod, bool)> {
+    let (name, joint) = match s.strip_suffix("+joint") {
+        Some(n) => (n, true),
+        None => (s, false),
+    };
+    let method = TrackMethod::ALL
+        .into_iter()
+        .find(|m| m.name() == name)
+        .with_context(|| {
+            format!("unknown method `{s}`; tracking runs pclm, prm, parm or parm+joint")
+        })?;
+    Ok((method, joint))
+}
+
+#[derive(Debug, Serialize)]
+struct Summary {
+    source: String,
+    method: &'static str,
+    stages: usize,
+    filter: bool,
+    frames: u64,
+    tracked: u64,
+    fps: f64,
+    latency_ms_p50: f64,
+    latency_ms_p99: f64,
+    fit_ms_median: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    csv_rows: Option<u64>,
+    interrupted: bool,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    truth: Option<TruthSummary>,
+}
+
+/// Figures against the demo's ground truth.
+#[derive(Debug, Serialize)]
+struct TruthSummary {
+    /// Median |yaw − true yaw| over tracked frames, degrees.
+    gt_yaw_err_deg_median: f64,
+    /// Mean landmark error over tracked frames, % of √(w·h) of the true landmarks' box.
+    gt_nme: f64,
+    /// On the still segment (after its first half second): standard deviation of each angle,
+    /// degrees, averaged over the three; and RMS landmark movement about their mean, pixels.
+    still_jitter_deg: f64,
+    still_jitter_px: f64,
+    still_frames: u64,
+}
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Frames of the still segment left out of the jitter while the fit settles.
+const SETTLE_FRAMES: u64 = 15;
+
+pub fn run(args: TrackArgs) -> Result<()> {
+    let (method, joint) = parse_method(&args.method)?;
+    anyhow::ensure!(
+        (1..=15).contains(&args.stages),
+        "--stages must be 1 to 15, not {}",
+        args.stages
+    );
+    let settings = TrackSettings {
+        method,
+        joint,
+        stages: args.stages,
+        filter: !args.no_filter,
+    };
+    let models = load_tracker_models()?;
+    let opened = sources::open(args.source.as_ref())?;
+    eprintln!("source: {}", opened.note);
+
+    let (n_id, n_exp) = models.dims();
+    let nl = models.model.n_landmarks();
+    let mut sinks: Vec<Box<dyn ResultSink>> = Vec::new();
+    if let Some(path) = &args.csv {
+        sinks.push(Box::new(CsvRecorder::create(path, n_id, n_exp, nl)?));
+    }
+    if let Some(dir) = &args.record_session {
+        sinks.push(Box::new(SessionRecorder::create(dir, n_id, n_exp, nl)?));
+    }
+    ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst))
+        .context("cannot install the Ctrl-C handler")?;
+
+    let mut truth = opened.demo.map(Truth::new);
+    let source = match args.frames {
+        Some(n) => Box::new(Take::new(opened.source, n)),
+        None => opened.source,
+    };
+    let started = Instant::now();
+    let pipeline = Pipeline::start(
+        source,
+        Arc::clone(&models),
+        settings,
+        ResultDelivery::Every,
+        sinks,
+    )?;
+    let source = pipeline.source().to_owned();
+    let mut progress = args.frames.map(|n| Progress::new("tracking", n));
+    let (mut latencies, mut fit_ms) = (Vec::new(), Vec::new());
+    let (mut frames, mut tracked) = (0u64, 0u64);
+    let mut last_done = started;
+    let mut failure = None;
+    let mut status = TrackStatus::Searching;
+    loop {
+        if INTERRUPTED.load(Ordering::SeqCst) {
+            break;
+        }
+        for event in pipeline.events().try_iter() {
+            match event {
+                PipelineEvent::Warning(w) => eprintln!("warning: {w}"),
+                PipelineEvent::Error(e) => failure = Some(e),
+                PipelineEvent::SourceEnded | PipelineEvent::RecordingFinished(..) => {}
+            }
+        }
+        let result = match pipeline.results().recv_timeout(Duration::from_millis(100)) {
+            Ok(r) => r,
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => continue,
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+        };
+        frames += 1;
+        latencies.push(result.latency().as_secs_f64() * 1e3);
+        fit_ms.push(result.fit_ms);
+        last_done = result.done;
+        if result.status == TrackStatus::Tracking {
+            tracked += 1;
+        }
+        if result.status != status {
+            eprintln!("frame {}: {}", result.frame.index, result.status.name());
+            status = result.status;
+        }
+        if let Some(t) = truth.as_mut() {
+            t.add(&result);
+        }
+        if let Some(p) = progress.as_mut() {
+            p.inc();
+        }
+        pipeline.recycle(result);
+    }
+    let interrupted = INTERRUPTED.load(Ordering::SeqCst);
+    let rows = pipeline.stop()?;
+    if let Some(e) = failure {
+        anyhow::bail!("the source failed after {frames} frames: {e}");
+    }
+    let seconds = last_done.duration_since(started).as_secs_f64();
+    let summary = Summary {
+        source,
+        method: method.label(joint),
+        stages: args.stages,
+        filter: settings.filter,
+        frames,
+        tracked,
+        fps: if seconds > 0.0 {
+            frames as f64 / seconds
+        } else {
+            0.0
+        },
+        latency_ms_p50: percentile(&mut latencies, 0.50),
+        latency_ms_p99: percentile(&mut latencies, 0.99),
+        fit_ms_median: percentile(&mut fit_ms, 0.50),
+        csv_rows: (args.csv.is_some() || args.record_session.is_some()).then_some(rows),
+        interrupted,
+        truth: truth.map(Truth::summary),
+    };
+    println!("{}", serde_json::to_string(&summary)?);
+    Ok(())
+}
+
+fn percentile(v: &mut [f64], q: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    let i = ((v.len() - 1) as f64 * q).round() as usize;
+    v[i]
+}
+
+/// Accumulates the demo's ground-truth figures.
+struct Truth {
+    sequence: DemoSequence,
+    params: facetrack::model::Params,
+    landmarks: Vec<f64>,
+    points: Vec<[f64; 2]>,
+    yaw_err: Vec<f64>,
+    nme: Vec<f64>,
+    /// Still-segment angles (degrees) and landmarks of each tracked frame.
+    still_angles: Vec<[f64; 3]>,
+    still_landmarks: Vec<Vec<f64>>,
+}
+
+impl Truth {
+    fn new(sequence: DemoSequence) -> Self {
+        let buffer = sequence.truth_buffer();
+        Self {
+            params: buffer.params,
+            landmarks: buffer.landmarks,
+            points: Vec::new(),
+            sequence,
+            yaw_err: Vec::new(),
+            nme: Vec::new(),
+            still_angles: Vec::new(),
+            still_landmarks: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, r: &TrackResult) {
+        if r.status != TrackStatus::Tracking {
+            return;
+        }
+        let index = r.frame.index;
+        self.sequence.params_at(index, &mut self.params);
+        self.sequence
+            .model()
+            .project_landmarks(&self.params, &mut self.landmarks);
+        self.points.clear();
+        self.points
+            .extend(self.landmarks.chunks_exact(2).map(|c| [c[0], c[1]]));
+        let norm = bbox_norm(&self.points);
+        let err: f64 = self
+            .points
+            .iter()
+            .zip(r.landmarks.chunks_exact(2))
+            .map(|(g, p)| ((p[0] - g[0]).powi(2) + (p[1] - g[1]).powi(2)).sqrt())
+            .sum();
+        self.nme.push(err / self.points.len() as f64 / norm);
+        self.yaw_err
+            .push((r.params.yaw() - self.params.yaw()).abs().to_degrees());
+        let f = index % LOOP_FRAMES;
+        if (SETTLE_FRAMES..STILL_FRAMES).contains(&f) {
+            let p = &r.params;
+            self.still_angles
+                .push([p.pitch(), p.yaw(), p.roll()].map(f64::to_degrees));
+            self.still_landmarks.push(r.landmarks.clone());
+        }
+    }
+
+    fn summary(mut self) -> TruthSummary {
+        let n = self.still_angles.len();
+        let (mut jitter_deg, mut jitter_px) = (f64::NAN, f64::NAN);
+        if n >= 2 {
+            let mut sd = 0.0;
+            for k in 0..3 {
+                let mean = self.still_angles.iter().map(|a| a[k]).sum::<f64>() / n as f64;
+                let var = self
+                    .still_angles
+                    .iter()
+                    .map(|a| (a[k] - mean).powi(2))
+                    .sum::<f64>()
+                    / n as f64;
+                sd += var.sqrt() / 3.0;
+            }
+            jitter_deg = sd;
+            let len = self.still_landmarks[0].len();
+            let mut sum = 0.0;
+            for i in 0..len {
+                let mean = self.still_landmarks.iter().map(|l| l[i]).sum::<f64>() / n as f64;
+                sum += self
+                    .still_landmarks
+                    .iter()
+                    .map(|l| (l[i] - mean).powi(2))
+                    .sum::<f64>();
+            }
+            // Per point: the two coordinates' variances add up.
+            jitter_px = (sum / n as f64 / (len / 2) as f64).sqrt();
+        }
+        TruthSummary {
+            gt_yaw_err_deg_median: percentile(&mut self.yaw_err, 0.5),
+            gt_nme: 100.0 * self.nme.iter().sum::<f64>() / self.nme.len().max(1) as f64,
+            still_jitter_deg: jitter_deg,
+            still_jitter_px: jitter_px,
+            still_frames: n as u64,
+        }
+    }
+}

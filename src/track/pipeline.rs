@@ -1,0 +1,560 @@
+//! The threads of DESIGN.md's data flow: a capture thread reads the source and hands frames to
+//! the tracking thread through a bounded channel — for a live source (a camera) the newest frame
+//! wins and stale ones are dropped, for a file or the demo every frame is handed over in order;
+//! the tracking thread fits each frame ([`Tracker`]), feeds the recorders (sinks) and delivers a
+//! [`TrackResult`] to whoever shows it, with every buffer recycled so that a tracked frame
+//! allocates nothing. Commands (method, stages, filter, pause, recording) reach the tracking
+//! thread through a channel of their own and take effect at the next frame.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, TrySendError, bounded, select, unbounded};
+
+use super::tracker::{TrackError, TrackOutput, TrackSettings, TrackStatus, Tracker, TrackerModels};
+use crate::capture::{Frame, FrameSource, Next};
+use crate::fit::joint::JointWeights;
+use crate::model::Params;
+
+/// One fitted frame, with the frame itself: whoever draws it draws this fit over these pixels.
+#[derive(Debug, Clone)]
+pub struct TrackResult {
+    pub frame: Frame,
+    pub status: TrackStatus,
+    /// What this frame was fitted with.
+    pub settings: TrackSettings,
+    /// The fit (filtered when the filter is on); meaningful when `status` is `Tracking`.
+    pub params: Params,
+    /// Its 68 landmarks, `[u0, v0, …]`, image pixels.
+    pub landmarks: Vec<f64>,
+    /// λ2d and λ3d when the joint refinement ran.
+    pub weights: Option<JointWeights>,
+    /// Whether the face detector ran on this frame.
+    pub detected: bool,
+    /// Time the fit took (detection included), ms.
+    pub fit_ms: f64,
+    /// The tracking thread's throughput over its last frames, frames a second.
+    pub fit_fps: f64,
+    /// When the result was ready; `done − frame.captured` is the frame's latency.
+    pub done: Instant,
+    /// The recordings running and the rows each has written, this frame's included.
+    pub recording: Vec<(PathBuf, u64)>,
+}
+
+impl TrackResult {
+    pub fn latency(&self) -> Duration {
+        self.done.saturating_duration_since(self.frame.captured)
+    }
+}
+
+/// Where every fitted frame goes besides the display: the CSV recorder, a session recorder.
+/// Called on the tracking thread; an implementation hands the work to a thread of its own.
+pub trait ResultSink: Send {
+    fn record(&mut self, result: &TrackResult) -> Result<(), SinkError>;
+    /// The file or folder written to.
+    fn path(&self) -> PathBuf;
+    fn rows(&self) -> u64;
+    /// Writes out everything and closes; the rows written.
+    fn finish(self: Box<Self>) -> Result<u64, SinkError>;
+}
+
+pub type SinkError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A command to the tracking thread, applied before its next frame.
+pub enum TrackCommand {
+    Settings(TrackSettings),
+    /// Forget the face and run the detector.
+    Redetect,
+    /// Stop taking frames (`true`) or go on.
+    Pause(bool),
+    /// Record every fitted frame from the next one on.
+    StartRecording(Box<dyn ResultSink>),
+    /// Finish every recording.
+    StopRecording,
+}
+
+impl std::fmt::Debug for TrackCommand {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Settings(s) => f.debug_tuple("Settings").field(s).finish(),
+            Self::Redetect => f.write_str("Redetect"),
+            Self::Pause(p) => f.debug_tuple("Pause").field(p).finish(),
+            Self::StartRecording(s) => f.debug_tuple("StartRecording").field(&s.path()).finish(),
+            Self::StopRecording => f.write_str("StopRecording"),
+        }
+    }
+}
+
+/// How results reach the reader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResultDelivery {
+    /// Every result, in order; the tracker waits for a slow reader (headless runs).
+    Every,
+    /// Only the newest; a slow reader (a window) never slows tracking.
+    Newest,
+}
+
+/// What else happens.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PipelineEvent {
+    /// A frame could not be read and was skipped, or a recording failed; tracking goes on.
+    Warning(String),
+    /// The source failed; no more frames come.
+    Error(String),
+    /// The source has no more frames.
+    SourceEnded,
+    /// A recording finished: its path and rows.
+    RecordingFinished(PathBuf, u64),
+}
+
+/// The running capture and tracking threads.
+pub struct Pipeline {
+    results: Receiver<TrackResult>,
+    spare: Sender<TrackResult>,
+    commands: Sender<TrackCommand>,
+    events: Receiver<PipelineEvent>,
+    stop: Arc<AtomicBool>,
+    capture: Option<JoinHandle<()>>,
+    tracking: Option<JoinHandle<Result<u64, TrackError>>>,
+    description: String,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("source", &self.description)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How often a blocked thread looks at the stop flag.
+const POLL: Duration = Duration::from_millis(20);
+/// Results over which `fit_fps` is measured.
+const FPS_WINDOW: usize = 32;
+
+impl Pipeline {
+    /// Starts the threads: frames from `source`, fitted with `settings` from the start, results
+    /// delivered as `delivery` says; `sinks` record from the first frame on.
+    pub fn start(
+        source: Box<dyn FrameSource>,
+        models: Arc<TrackerModels>,
+        settings: TrackSettings,
+        delivery: ResultDelivery,
+        sinks: Vec<Box<dyn ResultSink>>,
+    ) -> Result<Self, TrackError> {
+        let description = source.describe();
+        let live = source.is_live();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (frame_tx, frame_rx) = bounded::<Frame>(1);
+        let (free_tx, free_rx) = unbounded::<Frame>();
+        let (result_tx, result_rx) = bounded::<TrackResult>(if delivery == ResultDelivery::Every {
+            8
+        } else {
+            1
+        });
+        let (spare_tx, spare_rx) = unbounded::<TrackResult>();
+        let (command_tx, command_rx) = unbounded::<TrackCommand>();
+        let (event_tx, event_rx) = unbounded::<PipelineEvent>();
+
+        let capture = {
+            let stop = stop.clone();
+            let events = event_tx.clone();
+            let stale = frame_rx.clone();
+            std::thread::Builder::new()
+                .name("capture".into())
+                .spawn(move || {
+                    capture_loop(source, live, &frame_tx, &stale, &free_rx, &events, &stop)
+                })
+                .map_err(|e| TrackError::Stopped(format!("cannot start the capture thread: {e}")))?
+        };
+        let tracking = {
+            let stop_flag = stop.clone();
+            let stale = result_rx.clone();
+            // The face detector is not `Send`: the tracker is made on its thread, which reports
+            // whether that worked before it takes a frame.
+            let (ready_tx, ready_rx) = bounded::<Result<(), TrackError>>(1);
+            let state = TrackingState {
+                frames: frame_rx,
+                free: free_tx,
+                results: result_tx,
+                stale_results: stale,
+                spare: spare_rx,
+                commands: command_rx,
+                events: event_tx,
+                delivery,
+                sinks,
+                paused: false,
+                done_times: [None; FPS_WINDOW],
+                done_count: 0,
+                stop: stop_flag,
+            };
+            let handle = std::thread::Builder::new()
+                .name("tracking".into())
+                .spawn(move || match Tracker::new(models, settings) {
+                    Ok(tracker) => {
+                        let _ = ready_tx.send(Ok(()));
+                        TrackingThread { tracker, state }.run()
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        Ok(0)
+                    }
+                })
+                .map_err(|e| {
+                    TrackError::Stopped(format!("cannot start the tracking thread: {e}"))
+                })?;
+            match ready_rx.recv() {
+                Ok(Ok(())) => handle,
+                Ok(Err(e)) => {
+                    stop.store(true, Ordering::SeqCst);
+                    let _ = handle.join();
+                    let _ = capture.join();
+                    return Err(e);
+                }
+                Err(_) => {
+                    stop.store(true, Ordering::SeqCst);
+                    let _ = capture.join();
+                    return Err(TrackError::Stopped(
+                        "the tracking thread ended before its first frame".into(),
+                    ));
+                }
+            }
+        };
+        Ok(Self {
+            results: result_rx,
+            spare: spare_tx,
+            commands: command_tx,
+            events: event_rx,
+            stop,
+            capture: Some(capture),
+            tracking: Some(tracking),
+            description,
+        })
+    }
+
+    /// The source, as it describes itself.
+    pub fn source(&self) -> &str {
+        &self.description
+    }
+
+    /// Results; the channel closes when the source has ended and every frame is fitted.
+    pub fn results(&self) -> &Receiver<TrackResult> {
+        &self.results
+    }
+
+    /// Hands a result back so its buffers serve a later frame.
+    pub fn recycle(&self, result: TrackResult) {
+        let _ = self.spare.send(result);
+    }
+
+    pub fn send(&self, command: TrackCommand) {
+        let _ = self.commands.send(command);
+    }
+
+    pub fn events(&self) -> &Receiver<PipelineEvent> {
+        &self.events
+    }
+
+    /// Stops both threads and finishes the recordings (every row fitted so far is written);
+    /// returns the rows the recordings wrote.
+    pub fn stop(mut self) -> Result<u64, TrackError> {
+        self.stop.store(true, Ordering::SeqCst);
+        self.join()
+    }
+
+    fn join(&mut self) -> Result<u64, TrackError> {
+        let rows = match self.tracking.take() {
+            Some(h) => h
+                .join()
+                .map_err(|_| TrackError::Stopped("the tracking thread panicked".into()))?,
+            None => Ok(0),
+        };
+        if let Some(h) = self.capture.take() {
+            h.join()
+                .map_err(|_| TrackError::Stopped("the capture thread panicked".into()))?;
+        }
+        rows
+    }
+}
+
+impl Drop for Pipeline {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = self.join();
+    }
+}
+
+fn capture_loop(
+    mut source: Box<dyn FrameSource>,
+    live: bool,
+    frames: &Sender<Frame>,
+    stale: &Receiver<Frame>,
+    free: &Receiver<Frame>,
+    events: &Sender<PipelineEvent>,
+    stop: &AtomicBool,
+) {
+    while !stop.load(Ordering::Relaxed) {
+        let mut frame = free.try_recv().unwrap_or_default();
+        match source.next_frame(&mut frame) {
+            Ok(Next::Frame) => {}
+            Ok(Next::Skipped(why)) => {
+                let _ = events.send(PipelineEvent::Warning(why));
+                continue;
+            }
+            Ok(Next::End) => {
+                let _ = events.send(PipelineEvent::SourceEnded);
+                return;
+            }
+            Err(e) => {
+                let _ = events.send(PipelineEvent::Error(e.to_string()));
+                return;
+            }
+        }
+        if live {
+            // Newest wins: a frame the tracker has not taken yet is stale now.
+            let mut frame = frame;
+            loop {
+                match frames.try_send(frame) {
+                    Ok(()) => break,
+                    Err(TrySendError::Full(f)) => {
+                        frame = f;
+                        if let Ok(old) = stale.try_recv() {
+                            drop(old);
+                        }
+                    }
+                    Err(TrySendError::Disconnected(_)) => return,
+                }
+            }
+        } else {
+            let mut frame = frame;
+            loop {
+                match frames.send_timeout(frame, POLL) {
+                    Ok(()) => break,
+                    Err(crossbeam_channel::SendTimeoutError::Timeout(f)) => {
+                        if stop.load(Ordering::Relaxed) {
+                            return;
+                        }
+                        frame = f;
+                    }
+                    Err(crossbeam_channel::SendTimeoutError::Disconnected(_)) => return,
+                }
+            }
+        }
+    }
+}
+
+struct TrackingThread {
+    tracker: Tracker,
+    state: TrackingState,
+}
+
+/// The tracking thread's channels and bookkeeping.
+struct TrackingState {
+    frames: Receiver<Frame>,
+    free: Sender<Frame>,
+    results: Sender<TrackResult>,
+    stale_results: Receiver<TrackResult>,
+    spare: Receiver<TrackResult>,
+    commands: Receiver<TrackCommand>,
+    events: Sender<PipelineEvent>,
+    delivery: ResultDelivery,
+    sinks: Vec<Box<dyn ResultSink>>,
+    paused: bool,
+    done_times: [Option<Instant>; FPS_WINDOW],
+    done_count: usize,
+    stop: Arc<AtomicBool>,
+}
+
+impl TrackingThread {
+    fn run(&mut self) -> Result<u64, TrackError> {
+        let mut output = TrackOutput::new(self.tracker.models());
+        let outcome = self.main_loop(&mut output);
+        let rows = self.finish_sinks();
+        outcome.map(|()| rows)
+    }
+
+    fn main_loop(&mut self, output: &mut TrackOutput) -> Result<(), TrackError> {
+        loop {
+            if self.state.stop.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            while let Ok(c) = self.state.commands.try_recv() {
+                self.apply(c);
+            }
+            if self.state.paused {
+                if let Ok(c) = self.state.commands.recv_timeout(POLL) {
+                    self.apply(c);
+                }
+                continue;
+            }
+            let frame = select! {
+                recv(self.state.frames) -> f => match f {
+                    Ok(f) => f,
+                    Err(_) => return Ok(()),
+                },
+                recv(self.state.commands) -> c => {
+                    if let Ok(c) = c {
+                        self.apply(c);
+                    }
+                    continue;
+                },
+                default(POLL) => continue,
+            };
+            self.fit(frame, output)?;
+        }
+    }
+
+    fn apply(&mut self, command: TrackCommand) {
+        match command {
+            TrackCommand::Settings(s) => self.tracker.set_settings(s),
+            TrackCommand::Redetect => self.tracker.redetect(),
+            TrackCommand::Pause(p) => self.state.paused = p,
+            TrackCommand::StartRecording(sink) => self.state.sinks.push(sink),
+            TrackCommand::StopRecording => {
+                self.finish_sinks();
+            }
+        }
+    }
+
+    fn finish_sinks(&mut self) -> u64 {
+        let mut total = 0;
+        for sink in self.state.sinks.drain(..) {
+            let path = sink.path();
+            match sink.finish() {
+                Ok(rows) => {
+                    total += rows;
+                    let _ = self
+                        .state
+                        .events
+                        .send(PipelineEvent::RecordingFinished(path, rows));
+                }
+                Err(e) => {
+                    let _ = self.state.events.send(PipelineEvent::Warning(format!(
+                        "recording {} failed: {e}",
+                        path.display()
+                    )));
+                }
+            }
+        }
+        total
+    }
+
+    fn fit(&mut self, frame: Frame, output: &mut TrackOutput) -> Result<(), TrackError> {
+        let t0 = Instant::now();
+        let status = self
+            .tracker
+            .track(&frame.image, frame.timestamp.as_secs_f64(), output)?;
+        let fit_ms = t0.elapsed().as_secs_f64() * 1e3;
+
+        let mut result = match self.state.spare.try_recv() {
+            Ok(mut r) => {
+                let old = std::mem::replace(&mut r.frame, frame);
+                let _ = self.state.free.send(old);
+                r
+            }
+            Err(_) => TrackResult {
+                frame,
+                status,
+                settings: self.tracker.settings(),
+                params: output.params.clone(),
+                landmarks: output.landmarks.clone(),
+                weights: None,
+                detected: false,
+                fit_ms: 0.0,
+                fit_fps: 0.0,
+                done: Instant::now(),
+                recording: Vec::new(),
+            },
+        };
+        result.status = status;
+        result.settings = self.tracker.settings();
+        result.params.clone_from(&output.params);
+        result.landmarks.clone_from(&output.landmarks);
+        result.weights = output.weights;
+        result.detected = output.detected;
+        result.fit_ms = fit_ms;
+        result.done = Instant::now();
+        result.fit_fps = self.throughput(result.done);
+
+        let mut failed = None;
+        for (i, sink) in self.state.sinks.iter_mut().enumerate() {
+            if let Err(e) = sink.record(&result) {
+                failed = Some((i, e));
+                break;
+            }
+        }
+        if let Some((i, e)) = failed {
+            let sink = self.state.sinks.remove(i);
+            let _ = self.state.events.send(PipelineEvent::Warning(format!(
+                "recording {} stopped: {e}",
+                sink.path().display()
+            )));
+            let _ = sink.finish();
+        }
+        result.recording.clear();
+        result
+            .recording
+            .extend(self.state.sinks.iter().map(|s| (s.path(), s.rows())));
+        self.deliver(result);
+        Ok(())
+    }
+
+    fn throughput(&mut self, now: Instant) -> f64 {
+        let slot = self.state.done_count % FPS_WINDOW;
+        let oldest = if self.state.done_count >= FPS_WINDOW {
+            self.state.done_times[slot]
+        } else {
+            self.state.done_times[0]
+        };
+        let span = self.state.done_count.min(FPS_WINDOW);
+        self.state.done_times[slot] = Some(now);
+        self.state.done_count += 1;
+        match oldest {
+            Some(t) if span > 0 => {
+                let dt = now.saturating_duration_since(t).as_secs_f64();
+                if dt > 0.0 { span as f64 / dt } else { 0.0 }
+            }
+            _ => 0.0,
+        }
+    }
+
+    fn deliver(&mut self, result: TrackResult) {
+        match self.state.delivery {
+            ResultDelivery::Newest => {
+                let mut result = result;
+                loop {
+                    match self.state.results.try_send(result) {
+                        Ok(()) => return,
+                        Err(TrySendError::Full(r)) => {
+                            result = r;
+                            if let Ok(old) = self.state.stale_results.try_recv() {
+                                let frame = old.frame;
+                                let _ = self.state.free.send(frame);
+                            }
+                        }
+                        // Nobody reads: the result is dropped, tracking and recording go on.
+                        Err(TrySendError::Disconnected(_)) => return,
+                    }
+                }
+            }
+            ResultDelivery::Every => {
+                let mut result = result;
+                loop {
+                    match self.state.results.send_timeout(result, POLL) {
+                        Ok(()) => return,
+                        Err(crossbeam_channel::SendTimeoutError::Timeout(r)) => {
+                            if self.state.stop.load(Ordering::Relaxed) {
+                                return;
+                            }
+                            result = r;
+                        }
+                        Err(crossbeam_channel::SendTimeoutError::Disconnected(_)) => return,
+                    }
+                }
+            }
+        }
+    }
+}

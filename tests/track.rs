@@ -1,0 +1,638 @@
+//! The tracking pipeline (issue 5): the tracker on the demo sequence, losing the face and finding
+//! it again, commands taking effect at the next frame, and `facetrack track` — its CSV, Ctrl-C,
+//! replay of a recorded session, the choice of source.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use facetrack::align::ShapePredictor;
+use facetrack::align::detect::FaceDetector;
+use facetrack::capture::demo::{DemoSequence, astronaut_photo, fit_photo};
+use facetrack::capture::{DemoSource, Frame, FrameSource, Next, RgbImage, Take};
+use facetrack::fit::joint::{JointConfig, JointSolver};
+use facetrack::fit::{Cascade, ParamUpdate, Pclm, RegressorCascade};
+use facetrack::model::MorphableModel;
+use facetrack::record::csv_recorder::header;
+use facetrack::track::{
+    Pipeline, ResultDelivery, TrackCommand, TrackMethod, TrackOutput, TrackSettings, TrackStatus,
+    Tracker, TrackerModels,
+};
+
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+// SAFETY: forwards to the system allocator; the counter is a thread-local `Cell` of a `usize`,
+// which neither allocates nor can fail.
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        ALLOCATIONS.with(|c| c.set(c.get() + 1));
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations() -> usize {
+    ALLOCATIONS.with(std::cell::Cell::get)
+}
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn models() -> Arc<TrackerModels> {
+    static M: OnceLock<Arc<TrackerModels>> = OnceLock::new();
+    M.get_or_init(|| {
+        let dir = root().join("models");
+        let read = |name: &str| std::fs::read(dir.join(name)).unwrap();
+        let model = MorphableModel::from_bytes(&read("face_model.bin")).unwrap();
+        let bytes = std::fs::read("/usr/share/dlib/shape_predictor_68_face_landmarks.dat")
+            .expect("dlib's shape predictor: run scripts/setup.sh");
+        let predictor = ShapePredictor::from_dlib_bytes(&bytes).unwrap();
+        let regressors = |name: &str| {
+            ParamUpdate::Regression(RegressorCascade::from_bytes(&read(name)).unwrap())
+        };
+        let parm = regressors("parm_track.bin");
+        let joint = JointSolver::new(&model, parm.n_id(), parm.n_exp(), JointConfig::default());
+        let pclm: Pclm = serde_json::from_slice(&read("pclm.json")).unwrap();
+        Arc::new(TrackerModels {
+            pclm: ParamUpdate::Pclm(pclm),
+            prm: regressors("prm_track.bin"),
+            acquire: regressors("parm.bin"),
+            parm,
+            joint,
+            model,
+            predictor,
+        })
+    })
+    .clone()
+}
+
+fn sequence() -> DemoSequence {
+    static S: OnceLock<DemoSequence> = OnceLock::new();
+    S.get_or_init(|| {
+        let m = models();
+        let photo = astronaut_photo().unwrap();
+        let fitted = fit_photo(
+            &photo,
+            &mut FaceDetector::new().unwrap(),
+            &Cascade::new(&m.model, &m.predictor, &m.acquire),
+            Some(&Cascade::new(&m.model, &m.predictor, &m.parm)),
+        )
+        .unwrap();
+        DemoSequence::new(m.model.clone(), photo, &fitted).unwrap()
+    })
+    .clone()
+}
+
+#[test]
+fn a_lost_face_is_noticed_and_found_again() {
+    let models = models();
+    let mut tracker = Tracker::new(models.clone(), TrackSettings::default()).unwrap();
+    let mut out = TrackOutput::new(&models);
+    let mut source = DemoSource::new(sequence(), 100);
+    let mut frame = Frame::default();
+    let mut track =
+        |image: &RgbImage, t: f64, out: &mut TrackOutput| tracker.track(image, t, out).unwrap();
+
+    let mut statuses = Vec::new();
+    for _ in 0..20 {
+        assert_eq!(source.next_frame(&mut frame).unwrap(), Next::Frame);
+        statuses.push(track(&frame.image, frame.timestamp.as_secs_f64(), &mut out));
+    }
+    assert!(
+        statuses.iter().all(|s| *s == TrackStatus::Tracking),
+        "the demo face is tracked from the first frame: {statuses:?}"
+    );
+    assert!(out.detected || statuses.len() > 1);
+
+    // The face goes: a grey frame. The fit must be judged lost at once, then the tracker searches.
+    let mut blank = frame.image.clone();
+    blank.data.fill(128);
+    let t = frame.timestamp.as_secs_f64();
+    let lost = track(&blank, t + 0.033, &mut out);
+    assert_eq!(
+        lost,
+        TrackStatus::Lost,
+        "a face on a blank frame: {:?}",
+        out.lost
+    );
+    for k in 2..5 {
+        let s = track(&blank, t + 0.033 * k as f64, &mut out);
+        assert_eq!(s, TrackStatus::Searching);
+        assert!(out.detected, "searching runs the detector");
+    }
+
+    // It comes back: found again by the detector, then tracked.
+    let mut back = Vec::new();
+    for _ in 0..5 {
+        source.next_frame(&mut frame).unwrap();
+        back.push(track(&frame.image, frame.timestamp.as_secs_f64(), &mut out));
+    }
+    assert!(back.iter().all(|s| *s == TrackStatus::Tracking), "{back:?}");
+}
+
+#[test]
+fn a_tracked_frame_allocates_nothing() {
+    let models = models();
+    let mut out = TrackOutput::new(&models);
+    let mut source = DemoSource::new(sequence(), 150);
+    let mut frame = Frame::default();
+    for method in TrackMethod::ALL {
+        for joint in [false, true] {
+            let settings = TrackSettings {
+                method,
+                joint,
+                ..TrackSettings::default()
+            };
+            let mut tracker = Tracker::new(models.clone(), settings).unwrap();
+            // The first frames detect and size every buffer.
+            for _ in 0..3 {
+                source.next_frame(&mut frame).unwrap();
+                tracker
+                    .track(&frame.image, frame.timestamp.as_secs_f64(), &mut out)
+                    .unwrap();
+            }
+            let mut allocated = 0;
+            for _ in 0..10 {
+                source.next_frame(&mut frame).unwrap();
+                let before = allocations();
+                let s = tracker
+                    .track(&frame.image, frame.timestamp.as_secs_f64(), &mut out)
+                    .unwrap();
+                allocated += allocations() - before;
+                assert_eq!(s, TrackStatus::Tracking);
+            }
+            assert_eq!(allocated, 0, "{} allocates", method.label(joint));
+        }
+    }
+}
+
+#[test]
+fn commands_take_effect_at_the_next_frame_and_every_frame_is_delivered() {
+    let models = models();
+    let source = Box::new(Take::new(Box::new(DemoSource::new(sequence(), 0)), 40));
+    let pipeline = Pipeline::start(
+        source,
+        models,
+        TrackSettings::default(),
+        ResultDelivery::Every,
+        Vec::new(),
+    )
+    .unwrap();
+    let mut seen = Vec::new();
+    let mut switched_at = None;
+    while let Ok(r) = pipeline.results().recv_timeout(Duration::from_secs(30)) {
+        seen.push((r.frame.index, r.settings.method, r.settings.joint, r.status));
+        if r.frame.index == 19 {
+            pipeline.send(TrackCommand::Settings(TrackSettings {
+                method: TrackMethod::Prm,
+                joint: true,
+                ..TrackSettings::default()
+            }));
+            switched_at = Some(Instant::now());
+        }
+        pipeline.recycle(r);
+    }
+    pipeline.stop().unwrap();
+    assert!(switched_at.is_some());
+    let indices: Vec<u64> = seen.iter().map(|s| s.0).collect();
+    assert_eq!(
+        indices,
+        (0..40).collect::<Vec<_>>(),
+        "every frame, in order"
+    );
+    // Frames already queued when the command was sent (at most the channel's two) keep PARM.
+    let first_prm = seen
+        .iter()
+        .position(|s| s.1 == TrackMethod::Prm)
+        .expect("the switch took effect");
+    assert!(
+        (20..=23).contains(&first_prm),
+        "switched at frame {first_prm}"
+    );
+    assert!(
+        seen[first_prm..]
+            .iter()
+            .all(|s| s.1 == TrackMethod::Prm && s.2)
+    );
+    assert!(
+        seen.iter().all(|s| s.3 == TrackStatus::Tracking),
+        "{seen:?}"
+    );
+}
+
+fn facetrack() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_facetrack"));
+    c.current_dir(root());
+    c
+}
+
+fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut r = csv::Reader::from_path(path).unwrap();
+    let h = r.headers().unwrap().iter().map(str::to_owned).collect();
+    let rows = r
+        .records()
+        .map(|rec| rec.unwrap().iter().map(str::to_owned).collect())
+        .collect();
+    (h, rows)
+}
+
+fn summary(stdout: &[u8]) -> serde_json::Value {
+    let text = String::from_utf8_lossy(stdout);
+    let line = text.lines().last().unwrap_or_default();
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: stdout {text:?}"))
+}
+
+#[test]
+fn track_writes_the_design_csv_and_follows_the_demo() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("out.csv");
+    let out = facetrack()
+        .args(["track", "--source", "demo", "--frames", "120", "--csv"])
+        .arg(&csv)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = summary(&out.stdout);
+    for key in [
+        "frames",
+        "fps",
+        "latency_ms_p50",
+        "latency_ms_p99",
+        "gt_yaw_err_deg_median",
+        "gt_nme",
+    ] {
+        assert!(s[key].is_number(), "{key} missing: {s}");
+    }
+    assert_eq!(s["frames"], 120);
+    assert!(s["gt_nme"].as_f64().unwrap() < 4.0, "{s}");
+    assert!(s["gt_yaw_err_deg_median"].as_f64().unwrap() < 4.0, "{s}");
+
+    let (h, rows) = read_csv(&csv);
+    assert_eq!(h, header(40, 10, 68));
+    assert_eq!(
+        &h[..13],
+        [
+            "frame",
+            "timestamp_ms",
+            "method",
+            "success",
+            "fit_ms",
+            "pitch_deg",
+            "yaw_deg",
+            "roll_deg",
+            "scale",
+            "tx",
+            "ty",
+            "lambda_2d",
+            "lambda_3d"
+        ]
+    );
+    assert_eq!(rows.len(), 120);
+    for (i, row) in rows.iter().enumerate() {
+        assert_eq!(row.len(), h.len());
+        assert_eq!(row[0], i.to_string());
+        assert_eq!(row[2], "parm");
+        assert_eq!(row[3], "1");
+        let t: f64 = row[1].parse().unwrap();
+        assert!(
+            (t - i as f64 * 1000.0 / 30.0).abs() < 1e-2,
+            "timestamp {t} of frame {i}"
+        );
+        let yaw: f64 = row[6].parse().unwrap();
+        assert!(yaw.abs() < 60.0);
+        // No joint refinement: no weights.
+        assert_eq!(row[11], "");
+        let x0: f64 = row[13 + 50].parse().unwrap();
+        assert!((0.0..640.0).contains(&x0));
+    }
+}
+
+#[test]
+fn ctrl_c_loses_no_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("int.csv");
+    let child = facetrack()
+        .args([
+            "track",
+            "--source",
+            "demo",
+            "--method",
+            "parm+joint",
+            "--csv",
+        ])
+        .arg(&csv)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Interrupt while rows are streaming.
+    let start = Instant::now();
+    loop {
+        let lines = std::fs::read_to_string(&csv)
+            .map(|t| t.lines().count())
+            .unwrap_or(0);
+        if lines > 50 {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "no rows written");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = i32::try_from(child.id()).unwrap();
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "exit {:?}", out.status);
+    let s = summary(&out.stdout);
+    assert_eq!(s["interrupted"], true);
+    let frames = s["frames"].as_u64().unwrap();
+    let (h, rows) = read_csv(&csv);
+    // Every frame fitted has its row, whole — those the reader had not counted yet included.
+    assert!(
+        rows.len() as u64 >= frames && rows.len() as u64 <= frames + 3,
+        "{} rows, {frames} frames",
+        rows.len()
+    );
+    assert_eq!(s["csv_rows"].as_u64().unwrap(), rows.len() as u64);
+    for (i, row) in rows.iter().enumerate() {
+        assert_eq!(row.len(), h.len(), "row {i} is cut short");
+        assert_eq!(row[0], i.to_string());
+        assert_eq!(row[2], "parm+joint");
+        assert!(!row[11].is_empty(), "the joint's weights");
+    }
+}
+
+#[test]
+fn a_replayed_session_gives_the_same_parameters() {
+    let dir = tempfile::tempdir().unwrap();
+    let session = dir.path().join("session");
+    let out = facetrack()
+        .args([
+            "track",
+            "--source",
+            "demo",
+            "--frames",
+            "45",
+            "--record-session",
+        ])
+        .arg(&session)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let replay_csv = dir.path().join("replay.csv");
+    let out = facetrack()
+        .args(["track", "--source"])
+        .arg(format!("replay:{}", session.display()))
+        .arg("--csv")
+        .arg(&replay_csv)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(summary(&out.stdout)["frames"], 45);
+    let (h1, a) = read_csv(&session.join("session.csv"));
+    let (h2, b) = read_csv(&replay_csv);
+    assert_eq!(h1, h2);
+    assert_eq!(a.len(), 45);
+    assert_eq!(a.len(), b.len());
+    let fit_ms = h1.iter().position(|c| c == "fit_ms").unwrap();
+    for (ra, rb) in a.iter().zip(&b) {
+        for (k, (x, y)) in ra.iter().zip(rb).enumerate() {
+            if k != fit_ms {
+                assert_eq!(x, y, "column {} of frame {}", h1[k], ra[0]);
+            }
+        }
+    }
+}
+
+#[test]
+fn a_broken_session_folder_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = facetrack()
+        .args(["track", "--source"])
+        .arg(format!("replay:{}", dir.path().display()))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("frames.csv") && err.contains("--record-session"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+/// A camera stand-in: one demo frame copied out as fast as it is asked for, on a live clock.
+struct FastLive {
+    image: RgbImage,
+    next: u64,
+    produced: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl FrameSource for FastLive {
+    fn next_frame(&mut self, frame: &mut Frame) -> Result<Next, facetrack::capture::CaptureError> {
+        if self.next == 3000 {
+            return Ok(Next::End);
+        }
+        frame.image.clone_from(&self.image);
+        frame.index = self.next;
+        frame.timestamp = Duration::from_millis(self.next);
+        frame.captured = Instant::now();
+        self.next += 1;
+        self.produced
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(Next::Frame)
+    }
+
+    fn describe(&self) -> String {
+        "fast live".into()
+    }
+
+    fn is_live(&self) -> bool {
+        true
+    }
+}
+
+#[test]
+fn a_live_source_drops_stale_frames_and_the_newest_wins() {
+    let mut demo = DemoSource::new(sequence(), 0);
+    let mut frame = Frame::default();
+    demo.next_frame(&mut frame).unwrap();
+    let produced = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let source = Box::new(FastLive {
+        image: frame.image.clone(),
+        next: 0,
+        produced: produced.clone(),
+    });
+    let settings = TrackSettings {
+        method: TrackMethod::Parm,
+        joint: true,
+        stages: 15,
+        filter: true,
+    };
+    let pipeline = Pipeline::start(
+        source,
+        models(),
+        settings,
+        ResultDelivery::Every,
+        Vec::new(),
+    )
+    .unwrap();
+    let mut indices = Vec::new();
+    while let Ok(r) = pipeline.results().recv_timeout(Duration::from_secs(30)) {
+        indices.push(r.frame.index);
+        pipeline.recycle(r);
+    }
+    pipeline.stop().unwrap();
+    let produced = produced.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(produced, 3000);
+    assert!(indices.windows(2).all(|w| w[0] < w[1]), "in order");
+    // A fit takes far longer than a copy: most frames were stale before the tracker was free.
+    assert!(
+        (indices.len() as u64) < produced / 2,
+        "{} of {produced} frames fitted",
+        indices.len()
+    );
+    assert_eq!(
+        *indices.last().unwrap(),
+        2999,
+        "the last frame is the newest"
+    );
+}
+
+fn no_camera() -> bool {
+    !Path::new("/dev/video0").exists()
+}
+
+#[test]
+fn without_a_camera_the_error_lists_the_sources_and_the_default_is_the_demo() {
+    if !no_camera() {
+        eprintln!("a camera is present; the no-camera behaviour cannot be checked here");
+        return;
+    }
+    let out = facetrack()
+        .args(["track", "--source", "camera", "--frames", "5"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no camera found"), "{err}");
+    for source in ["video:", "images:", "demo", "replay:"] {
+        assert!(err.contains(source), "{source} not listed: {err}");
+    }
+    assert!(!err.contains("panicked"), "{err}");
+
+    let out = facetrack()
+        .args(["track", "--frames", "5"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no camera") && err.contains("running the demo"),
+        "{err}"
+    );
+    assert_eq!(summary(&out.stdout)["frames"], 5);
+}
+
+/// Demo frames 0..n as images.
+fn demo_frames(n: u64) -> Vec<RgbImage> {
+    let mut source = DemoSource::new(sequence(), 0).without_noise();
+    let mut frame = Frame::default();
+    (0..n)
+        .map(|_| {
+            source.next_frame(&mut frame).unwrap();
+            frame.image.clone()
+        })
+        .collect()
+}
+
+#[test]
+fn a_corrupt_image_in_a_folder_is_skipped_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    for (i, f) in demo_frames(6).iter().enumerate() {
+        let img =
+            image::RgbImage::from_raw(f.width as u32, f.height as u32, f.data.clone()).unwrap();
+        img.save(dir.path().join(format!("f{i:03}.png"))).unwrap();
+    }
+    // Frame 3 is cut short.
+    let bad = dir.path().join("f003.png");
+    let bytes = std::fs::read(&bad).unwrap();
+    std::fs::write(&bad, &bytes[..bytes.len() / 3]).unwrap();
+    let csv = dir.path().join("out.csv");
+    let out = facetrack()
+        .args(["track", "--source"])
+        .arg(format!("images:{}", dir.path().display()))
+        .arg("--csv")
+        .arg(&csv)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("warning") && err.contains("f003.png"), "{err}");
+    assert_eq!(summary(&out.stdout)["frames"], 5);
+    let (_, rows) = read_csv(&csv);
+    let frames: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(frames, ["0", "1", "2", "4", "5"]);
+    assert!(
+        rows.iter().all(|r| r[3] == "1"),
+        "every good frame is tracked"
+    );
+}
+
+#[test]
+fn a_corrupt_video_frame_is_skipped_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("clip.avi");
+    let mut w = facetrack::capture::MjpegAviWriter::create(&path, 640, 480, 30, 90).unwrap();
+    for (i, f) in demo_frames(8).iter().enumerate() {
+        if i == 5 {
+            w.write_jpeg(&[0xFF, 0xD8, 0xFF, 0xE0, 1, 2, 3, 4]).unwrap();
+        } else {
+            w.write_frame(f).unwrap();
+        }
+    }
+    w.finish().unwrap();
+    let csv = dir.path().join("out.csv");
+    let out = facetrack()
+        .args(["track", "--source"])
+        .arg(format!("video:{}", path.display()))
+        .arg("--csv")
+        .arg(&csv)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("warning") && err.contains('5'), "{err}");
+    let (_, rows) = read_csv(&csv);
+    let frames: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(frames, ["0", "1", "2", "3", "4", "6", "7"]);
+    assert!(
+        rows.iter().all(|r| r[3] == "1"),
+        "every good frame is tracked"
+    );
+}
