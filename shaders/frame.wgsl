@@ -19,5 +19,12 @@ fn vs_frame(@builtin(vertex_index) i: u32) -> FrameOut {
 
 @fragment
 fn fs_frame(in: FrameOut) -> @location(0) vec4<f32> {
-    return vec4<f32>(textureSample(frame_texture, frame_sampler, in.uv).rgb, 1.0);
+    let size = textureDimensions(frame_texture);
+    // Pixel for pixel, each fragment is one texel: a load, no filtering (cheaper on a software
+    // renderer, and the same picture).
+    if (all(scene.viewport_size == vec2<f32>(size))) {
+        let texel = min(vec2<u32>(in.uv * vec2<f32>(size)), size - vec2<u32>(1u));
+        return vec4<f32>(textureLoad(frame_texture, texel, 0).rgb, 1.0);
+    }
+    return vec4<f32>(textureSampleLevel(frame_texture, frame_sampler, in.uv, 0.0).rgb, 1.0);
 }

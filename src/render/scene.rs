@@ -78,12 +78,17 @@ pub struct PixelRect {
 
 /// The largest rectangle of the image's aspect ratio centred in `area`, clipped to a target of
 /// `target` pixels (viewports must lie inside it); `None` when nothing is left to draw into.
+/// A scale within two pixels of a whole one is taken whole: pixel for pixel the frame stays
+/// sharp, and can be copied rather than drawn.
 pub fn letterbox(area: PixelRect, image: [u32; 2], target: [u32; 2]) -> Option<PixelRect> {
     if image[0] == 0 || image[1] == 0 {
         return None;
     }
     let (iw, ih) = (image[0] as f32, image[1] as f32);
-    let scale = (area.w / iw).min(area.h / ih);
+    let mut scale = (area.w / iw).min(area.h / ih);
+    if scale >= 1.0 && (scale - scale.floor()) * iw.max(ih) < 2.0 {
+        scale = scale.floor();
+    }
     let (w, h) = ((iw * scale).floor(), (ih * scale).floor());
     let x = (area.x + (area.w - w) / 2.0).round().max(0.0);
     let y = (area.y + (area.h - h) / 2.0).round().max(0.0);
@@ -821,6 +826,15 @@ mod tests {
         assert_eq!((r.w, r.h), (400.0, 300.0));
         assert_eq!(r.y, 300.0);
         assert!(letterbox(area, [0, 480], [1200, 600]).is_none());
+        // A pixel to spare: shown pixel for pixel.
+        let snug = PixelRect {
+            x: 330.0,
+            y: 0.0,
+            w: 641.0,
+            h: 560.0,
+        };
+        let r = letterbox(snug, [640, 480], [971, 560]).unwrap();
+        assert_eq!((r.x, r.y, r.w, r.h), (330.0, 40.0, 640.0, 480.0));
         let empty = PixelRect { w: 0.0, ..area };
         assert!(letterbox(empty, [640, 480], [1200, 600]).is_none());
     }

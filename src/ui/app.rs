@@ -39,9 +39,12 @@ pub const HEADLESS_HINT: &str =
     "no display? `facetrack track --source demo --csv out.csv` runs headless";
 /// Redraws at least this often, so that the rates and the plot move when no frame comes.
 const IDLE_REDRAW: Duration = Duration::from_millis(200);
+/// The longest results fitted before a change of settings are held back (a tracker that never
+/// applies it must not freeze the window).
+const SWITCH_HOLD: Duration = Duration::from_millis(300);
 /// The window's first size (points): the panel, and beside it a 640×480 camera frame shown
 /// pixel for pixel — on a software renderer the frame's pixels are most of a window frame's cost.
-const WINDOW_SIZE: [f64; 2] = [PANEL_WIDTH as f64 + 1.0 + 640.0, 560.0];
+const WINDOW_SIZE: [f64; 2] = [PANEL_WIDTH as f64 + 640.0, 560.0];
 /// How often the panel is drawn again for its live readouts: 20 times a second is as fast as
 /// figures can be read, and the video view goes on at its own rate in between.
 const PANEL_INTERVAL: Duration = Duration::from_millis(50);
@@ -63,16 +66,20 @@ pub struct AppOptions {
 struct PendingSwitch {
     settings: TrackSettings,
     sent: Instant,
-    /// Results shown since that were still fitted with the old settings.
-    shown_before: u32,
+    /// Results that came since, fitted with the old settings, and not shown.
+    held: u32,
 }
 
-/// How long a change of settings took to show: the frames shown until the first fitted with
-/// the new settings (1: the very next), and the time.
+/// How a change of settings took effect: the results held back because they were fitted before
+/// it (the next frame shown is the first fitted with the new settings), and the time from the
+/// change to that frame.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct Switch {
-    pub frames: u32,
+    pub held: u32,
     pub ms: f64,
+    /// False when no result with the new settings came within [`SWITCH_HOLD`] and the old
+    /// ones were shown again.
+    pub applied: bool,
 }
 
 /// What a run of the window measured and wrote, printed at exit.
@@ -366,23 +373,30 @@ impl App {
         };
         let now = Instant::now();
         while let Some(r) = session.try_result() {
-            self.stats.result(now, r.frame.index, r.fit_ms, r.fit_fps);
-            self.panel.recording = r.recording.first().cloned();
-            if !self.panel.paused {
-                self.panel.status = Status::Track(r.status);
-            }
             if let Some(sw) = &mut self.switch {
-                if r.settings == sw.settings {
+                let waited = now.saturating_duration_since(sw.sent);
+                if r.settings == sw.settings || waited >= SWITCH_HOLD {
                     let took = Switch {
-                        frames: sw.shown_before + 1,
-                        ms: now.saturating_duration_since(sw.sent).as_secs_f64() * 1e3,
+                        held: sw.held,
+                        ms: waited.as_secs_f64() * 1e3,
+                        applied: r.settings == sw.settings,
                     };
                     self.panel.last_switch = Some(took);
                     self.last_switch = Some(took);
                     self.switch = None;
                 } else {
-                    sw.shown_before += 1;
+                    // Fitted before the change reached the tracker (in flight, or waiting in
+                    // the hand-over): not shown, so that the next frame shown is the new
+                    // method's fit. The recording has it all the same.
+                    sw.held += 1;
+                    session.pipeline().recycle(r);
+                    continue;
                 }
+            }
+            self.stats.result(now, r.frame.index, r.fit_ms, r.fit_fps);
+            self.panel.recording = r.recording.first().cloned();
+            if !self.panel.paused {
+                self.panel.status = Status::Track(r.status);
             }
             if let Some(old) = self.shown.replace(r) {
                 session.pipeline().recycle(old);
@@ -448,7 +462,7 @@ impl App {
                         self.switch = Some(PendingSwitch {
                             settings: *s,
                             sent: Instant::now(),
-                            shown_before: 0,
+                            held: 0,
                         });
                     }
                 }

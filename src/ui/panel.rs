@@ -250,15 +250,12 @@ impl Panel {
             actions.push(Action::Settings(self.settings));
         }
         if let Some(sw) = self.last_switch {
-            let when = match sw.frames {
-                1 => "the next frame shown".to_string(),
-                n => format!("{n} frames shown later"),
+            let text = if sw.applied {
+                format!("last switch: shown at the next frame, {:.0} ms", sw.ms)
+            } else {
+                format!("last switch: not applied after {:.0} ms", sw.ms)
             };
-            ui.label(
-                RichText::new(format!("last switch: {when}, {:.0} ms", sw.ms))
-                    .small()
-                    .weak(),
-            );
+            ui.label(RichText::new(text).small().weak());
         }
         ui.horizontal(|ui| {
             if ui
