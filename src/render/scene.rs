@@ -834,7 +834,7 @@ mod tests {
             h: 560.0,
         };
         let r = letterbox(snug, [640, 480], [971, 560]).unwrap();
-        assert_eq!((r.x, r.y, r.w, r.h), (330.0, 40.0, 640.0, 480.0));
+        assert_eq!((r.x, r.y, r.w, r.h), (331.0, 40.0, 640.0, 480.0));
         let empty = PixelRect { w: 0.0, ..area };
         assert!(letterbox(empty, [640, 480], [1200, 600]).is_none());
     }

@@ -394,7 +394,11 @@ impl App {
                 }
             }
             self.stats.result(now, r.frame.index, r.fit_ms, r.fit_fps);
-            self.panel.recording = r.recording.first().cloned();
+            // The path is cloned only when it changes: a result a frame allocates nothing here.
+            match (r.recording.first(), &mut self.panel.recording) {
+                (Some((path, rows)), Some((shown, n))) if path == shown => *n = *rows,
+                (first, slot) => *slot = first.cloned(),
+            }
             if !self.panel.paused {
                 self.panel.status = Status::Track(r.status);
             }
