@@ -7,7 +7,10 @@
 /// A texture the panel is drawn into, and the pass that lays it over a target.
 pub struct PanelLayer {
     format: wgpu::TextureFormat,
+    /// Blends the layer over the target (a popup over the video).
     pipeline: wgpu::RenderPipeline,
+    /// Writes the layer as it is: the panel, opaque, where the target takes no copies.
+    opaque: wgpu::RenderPipeline,
     layout: wgpu::BindGroupLayout,
     target: Option<Target>,
 }
@@ -46,34 +49,39 @@ impl PanelLayer {
             bind_group_layouts: &[Some(&layout)],
             immediate_size: 0,
         });
-        let pipeline = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-            label: Some("composite"),
-            layout: Some(&pipeline_layout),
-            vertex: wgpu::VertexState {
-                module: &module,
-                entry_point: Some("vs_composite"),
-                buffers: &[],
-                compilation_options: Default::default(),
-            },
-            primitive: Default::default(),
-            depth_stencil: None,
-            multisample: Default::default(),
-            fragment: Some(wgpu::FragmentState {
-                module: &module,
-                entry_point: Some("fs_composite"),
-                targets: &[Some(wgpu::ColorTargetState {
-                    format,
-                    blend: Some(wgpu::BlendState::PREMULTIPLIED_ALPHA_BLENDING),
-                    write_mask: wgpu::ColorWrites::ALL,
-                })],
-                compilation_options: Default::default(),
-            }),
-            multiview_mask: None,
-            cache: None,
-        });
+        let make = |blend: Option<wgpu::BlendState>| {
+            device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+                label: Some("composite"),
+                layout: Some(&pipeline_layout),
+                vertex: wgpu::VertexState {
+                    module: &module,
+                    entry_point: Some("vs_composite"),
+                    buffers: &[],
+                    compilation_options: Default::default(),
+                },
+                primitive: Default::default(),
+                depth_stencil: None,
+                multisample: Default::default(),
+                fragment: Some(wgpu::FragmentState {
+                    module: &module,
+                    entry_point: Some("fs_composite"),
+                    targets: &[Some(wgpu::ColorTargetState {
+                        format,
+                        blend,
+                        write_mask: wgpu::ColorWrites::ALL,
+                    })],
+                    compilation_options: Default::default(),
+                }),
+                multiview_mask: None,
+                cache: None,
+            })
+        };
+        let pipeline = make(Some(wgpu::BlendState::PREMULTIPLIED_ALPHA_BLENDING));
+        let opaque = make(None);
         Self {
             format,
             pipeline,
+            opaque,
             layout,
             target: None,
         }
@@ -143,22 +151,22 @@ impl PanelLayer {
         let copyable = target.usage().contains(wgpu::TextureUsages::COPY_DST)
             && target.format() == t.texture.format()
             && [target.width(), target.height()] == t.size;
-        let blend_from = if copyable && opaque_x > 0 {
-            let w = opaque_x.min(t.size[0]);
+        let panel_w = opaque_x.min(t.size[0]);
+        if copyable && panel_w > 0 {
             encoder.copy_texture_to_texture(
                 t.texture.as_image_copy(),
                 target.as_image_copy(),
                 wgpu::Extent3d {
-                    width: w,
+                    width: panel_w,
                     height: t.size[1],
                     depth_or_array_layers: 1,
                 },
             );
-            x0.max(w)
-        } else {
-            x0
-        };
-        if x1 <= blend_from {
+        }
+        let blend_from = x0.max(panel_w);
+        let draw_panel = !copyable && panel_w > 0;
+        let draw_rest = x1 > blend_from;
+        if !draw_panel && !draw_rest {
             return;
         }
         let view = target.create_view(&Default::default());
@@ -178,10 +186,18 @@ impl PanelLayer {
             occlusion_query_set: None,
             multiview_mask: None,
         });
-        pass.set_scissor_rect(blend_from, y0, x1 - blend_from, y1 - y0);
-        pass.set_pipeline(&self.pipeline);
         pass.set_bind_group(0, &t.bind_group, &[]);
-        pass.draw(0..3, 0..1);
+        if draw_panel {
+            // Written, not blended: reading the target back costs a software renderer.
+            pass.set_scissor_rect(0, 0, panel_w, t.size[1]);
+            pass.set_pipeline(&self.opaque);
+            pass.draw(0..3, 0..1);
+        }
+        if draw_rest {
+            pass.set_scissor_rect(blend_from, y0, x1 - blend_from, y1 - y0);
+            pass.set_pipeline(&self.pipeline);
+            pass.draw(0..3, 0..1);
+        }
     }
 }
 
