@@ -97,7 +97,7 @@ pub struct AppSummary {
     pub viewport: Option<[f32; 4]>,
     /// The window's size in physical pixels.
     pub window: [u32; 2],
-    /// The last change of method or settings: frames shown until it took effect, and ms.
+    /// The last change of method or settings: results held back until it took effect, and ms.
     pub last_switch: Option<Switch>,
 }
 
@@ -108,7 +108,7 @@ pub fn run(options: AppOptions, opener: Opener) -> Result<AppSummary> {
         .map_err(|e| no_window(&e))?;
     event_loop.set_control_flow(ControlFlow::Wait);
     let proxy = event_loop.create_proxy();
-    let mut app = App::new(options, opener, proxy)?;
+    let mut app = App::new(options, opener, proxy);
     event_loop
         .run_app(&mut app)
         .map_err(|e| anyhow!("the window's event loop failed: {e}"))?;
@@ -137,7 +137,7 @@ struct Egui {
 }
 
 /// The window and everything that draws into it.
-struct Window_ {
+struct OpenWindow {
     window: Arc<Window>,
     gpu: Gpu,
     egui: Egui,
@@ -149,7 +149,7 @@ struct App {
     options: AppOptions,
     opener: Opener,
     proxy: EventLoopProxy<Wake>,
-    win: Option<Window_>,
+    win: Option<OpenWindow>,
     opening: Option<Receiver<OpenOutcome>>,
     session: Option<Session>,
     models: Option<Arc<TrackerModels>>,
@@ -179,7 +179,7 @@ struct App {
 }
 
 impl App {
-    fn new(options: AppOptions, opener: Opener, proxy: EventLoopProxy<Wake>) -> Result<Self> {
+    fn new(options: AppOptions, opener: Opener, proxy: EventLoopProxy<Wake>) -> Self {
         let record_path = options
             .record
             .clone()
@@ -200,7 +200,7 @@ impl App {
             proxy.clone(),
         );
         let now = Instant::now();
-        Ok(Self {
+        Self {
             options,
             opener,
             proxy,
@@ -231,7 +231,7 @@ impl App {
                 w: 0.0,
                 h: 0.0,
             },
-        })
+        }
     }
 
     fn fail(&mut self, event_loop: &ActiveEventLoop, err: anyhow::Error) {
@@ -241,7 +241,7 @@ impl App {
         event_loop.exit();
     }
 
-    fn open_window(&mut self, event_loop: &ActiveEventLoop) -> Result<Window_> {
+    fn open_window(&mut self, event_loop: &ActiveEventLoop) -> Result<OpenWindow> {
         let attrs = Window::default_attributes()
             .with_title("facetrack")
             .with_inner_size(LogicalSize::new(WINDOW_SIZE[0], WINDOW_SIZE[1]))
@@ -279,7 +279,7 @@ impl App {
             s
         });
         let layer = PanelLayer::new(&gpu.device, gpu.config.format);
-        Ok(Window_ {
+        Ok(OpenWindow {
             window,
             layer,
             gpu,
@@ -756,7 +756,7 @@ impl App {
 
 /// The video view, then the panel's layer over it, into `target`.
 fn draw(
-    w: &Window_,
+    w: &OpenWindow,
     encoder: &mut wgpu::CommandEncoder,
     target: &wgpu::Texture,
     viewport: Option<PixelRect>,
