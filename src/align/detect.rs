@@ -166,9 +166,8 @@ fn median(v: &mut [f64]) -> f64 {
     }
 }
 
-/// The square box around a set of points: centre of their bounding box, side the larger of its
-/// width and height, each coordinate rounded (the convention of the shared reference data).
-pub fn square_box_around(points: impl IntoIterator<Item = [f64; 2]>) -> Option<FaceBox> {
+/// The bounding box `(lo, hi)` of some points; infinite when there are none.
+pub fn bounds(points: impl IntoIterator<Item = [f64; 2]>) -> ([f64; 2], [f64; 2]) {
     let mut lo = [f64::INFINITY; 2];
     let mut hi = [f64::NEG_INFINITY; 2];
     for p in points {
@@ -177,6 +176,18 @@ pub fn square_box_around(points: impl IntoIterator<Item = [f64; 2]>) -> Option<F
             hi[i] = hi[i].max(p[i]);
         }
     }
+    (lo, hi)
+}
+
+/// The points of an interleaved `[u0, v0, u1, v1, …]` buffer.
+pub fn points(xy: &[f64]) -> impl Iterator<Item = [f64; 2]> + '_ {
+    xy.chunks_exact(2).map(|c| [c[0], c[1]])
+}
+
+/// The square box around a set of points: centre of their bounding box, side the larger of its
+/// width and height, each coordinate rounded (the convention of the shared reference data).
+pub fn square_box_around(points: impl IntoIterator<Item = [f64; 2]>) -> Option<FaceBox> {
+    let (lo, hi) = bounds(points);
     if !(lo[0].is_finite() && hi[0].is_finite() && lo[1].is_finite() && hi[1].is_finite()) {
         return None;
     }

@@ -17,7 +17,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 use super::RgbImage;
-use crate::align::detect::FaceDetector;
+use crate::align::detect::{FaceDetector, bounds, points};
 use crate::fit::{Cascade, FitError};
 use crate::image::GrayImage;
 use crate::model::{MorphableModel, Params};
@@ -192,7 +192,7 @@ impl DemoSequence {
         let tex: Vec<[f64; 2]> = proj.chunks_exact(2).map(|c| [c[0], c[1]]).collect();
         let mut lm = vec![0.0; 2 * model.n_landmarks()];
         model.project_landmarks(&base, &mut lm);
-        let (lo, hi) = bounds(&lm);
+        let (lo, hi) = bounds(points(&lm));
         let (pw, ph) = (photo.width as f64, photo.height as f64);
         let face_h = hi[1] - lo[1];
         let centre = [(lo[0] + hi[0]) / 2.0, (lo[1] + hi[1]) / 2.0];
@@ -471,18 +471,6 @@ fn smoothstep(x: f64) -> f64 {
     x * x * (3.0 - 2.0 * x)
 }
 
-/// Bounding box of interleaved 2D points.
-fn bounds(xy: &[f64]) -> ([f64; 2], [f64; 2]) {
-    let (mut lo, mut hi) = ([f64::INFINITY; 2], [f64::NEG_INFINITY; 2]);
-    for c in xy.chunks_exact(2) {
-        for k in 0..2 {
-            lo[k] = lo[k].min(c[k]);
-            hi[k] = hi[k].max(c[k]);
-        }
-    }
-    (lo, hi)
-}
-
 /// The pixel range (inclusive) a box covers in the frame; `None` when it misses the frame or is
 /// not finite.
 fn clip(lo: [f64; 2], hi: [f64; 2]) -> Option<(usize, usize, usize, usize)> {
@@ -561,7 +549,7 @@ fn sample(img: &RgbImage, x: f64, y: f64) -> [u8; 3] {
 fn erase_face(model: &MorphableModel, p: &Params, img: &mut RgbImage) {
     let mut proj = vec![0.0; 2 * model.n_vertices()];
     model.project_vertices(p, &mut proj);
-    let (lo, hi) = bounds(&proj);
+    let (lo, hi) = bounds(points(&proj));
     let centre = [(lo[0] + hi[0]) / 2.0, (lo[1] + hi[1]) / 2.0];
     let grown = |i: u32| {
         let i = 2 * i as usize;

@@ -13,9 +13,10 @@ use anyhow::{Context, Result};
 use clap::Args;
 use serde::Serialize;
 
+use facetrack::align::detect::points;
 use facetrack::capture::demo::{DemoSequence, LOOP_FRAMES, STILL_FRAMES};
 use facetrack::capture::{SourceSpec, Take};
-use facetrack::fit::training_set::bbox_norm;
+use facetrack::fit::training_set::{bbox_norm, nme};
 use facetrack::record::{CsvRecorder, SessionRecorder};
 use facetrack::track::{
     DEFAULT_STAGES, Pipeline, PipelineEvent, ResultDelivery, ResultSink, TrackMethod, TrackResult,
@@ -265,16 +266,9 @@ impl Truth {
             .model()
             .project_landmarks(&self.params, &mut self.landmarks);
         self.points.clear();
-        self.points
-            .extend(self.landmarks.chunks_exact(2).map(|c| [c[0], c[1]]));
+        self.points.extend(points(&self.landmarks));
         let norm = bbox_norm(&self.points);
-        let err: f64 = self
-            .points
-            .iter()
-            .zip(r.landmarks.chunks_exact(2))
-            .map(|(g, p)| ((p[0] - g[0]).powi(2) + (p[1] - g[1]).powi(2)).sqrt())
-            .sum();
-        self.nme.push(err / self.points.len() as f64 / norm);
+        self.nme.push(nme(&self.points, &r.landmarks, norm));
         self.yaw_err
             .push((r.params.yaw() - self.params.yaw()).abs().to_degrees());
         let f = index % LOOP_FRAMES;

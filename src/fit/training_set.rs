@@ -44,7 +44,7 @@ impl FaceSample {
     ) -> Option<Self> {
         let mut x = vec![0.0; 2 * model.n_landmarks()];
         model.project_landmarks(&truth, &mut x);
-        let points: Vec<[f64; 2]> = x.chunks_exact(2).map(|c| [c[0], c[1]]).collect();
+        let points: Vec<[f64; 2]> = crate::align::detect::points(&x).collect();
         let face_box = square_box_around(points.iter().copied())?;
         let norm = bbox_norm(&points);
         Some(Self {
@@ -60,26 +60,25 @@ impl FaceSample {
     /// Mean landmark error over all points, divided by [`Self::norm`] (the paper's NMEA for one
     /// face).
     pub fn nme(&self, x: &[f64]) -> f64 {
-        let sum: f64 = self
-            .points
-            .iter()
-            .zip(x.chunks_exact(2))
-            .map(|(g, p)| ((p[0] - g[0]).powi(2) + (p[1] - g[1]).powi(2)).sqrt())
-            .sum();
-        sum / self.points.len() as f64 / self.norm
+        nme(&self.points, x, self.norm)
     }
 }
 
 /// √(w·h) of the bounding box of some points.
 pub fn bbox_norm(points: &[[f64; 2]]) -> f64 {
-    let (mut lo, mut hi) = ([f64::INFINITY; 2], [f64::NEG_INFINITY; 2]);
-    for p in points {
-        for i in 0..2 {
-            lo[i] = lo[i].min(p[i]);
-            hi[i] = hi[i].max(p[i]);
-        }
-    }
+    let (lo, hi) = crate::align::detect::bounds(points.iter().copied());
     ((hi[0] - lo[0]) * (hi[1] - lo[1])).sqrt()
+}
+
+/// Mean distance between true points and fitted ones (`[u0, v0, …]`), divided by `norm`: the
+/// paper's NMEA for one face.
+pub fn nme(truth: &[[f64; 2]], fit: &[f64], norm: f64) -> f64 {
+    let sum: f64 = truth
+        .iter()
+        .zip(fit.chunks_exact(2))
+        .map(|(g, p)| ((p[0] - g[0]).powi(2) + (p[1] - g[1]).powi(2)).sqrt())
+        .sum();
+    sum / truth.len() as f64 / norm
 }
 
 /// Turns ground truth into that of the horizontally flipped image.

@@ -5,6 +5,7 @@
 //! face tracked through ±45° of yaw never trips them) and on frames without a face (every one
 //! trips one within a frame or two).
 
+use crate::align::detect::{bounds, points};
 use crate::image::GrayImage;
 use crate::model::Params;
 
@@ -63,13 +64,7 @@ pub fn judge(
         return Some(LossReason::Failed);
     }
     let (w, h) = (image.width() as f64, image.height() as f64);
-    let (mut lo, mut hi) = ([f64::INFINITY; 2], [f64::NEG_INFINITY; 2]);
-    for c in landmarks.chunks_exact(2) {
-        for k in 0..2 {
-            lo[k] = lo[k].min(c[k]);
-            hi[k] = hi[k].max(c[k]);
-        }
-    }
+    let (lo, hi) = bounds(points(landmarks));
     let size = (hi[0] - lo[0]).max(hi[1] - lo[1]);
     if size < MIN_FACE_PX || size > 2.0 * w.max(h) {
         return Some(LossReason::Size);

@@ -15,14 +15,14 @@ use thiserror::Error;
 
 use super::loss::{self, LossReason};
 use super::one_euro::{OneEuroFilter, OneEuroSettings};
-use super::warm_start::box_around;
+use super::warm_start::{WarmStartError, box_around, fit_from_previous};
+use crate::align::ShapePredictor;
 use crate::align::detect::{DetectorModelError, FaceDetector};
-use crate::align::{FaceBox, ShapePredictor};
 use crate::capture::RgbImage;
 use crate::fit::box_frame::model_face_size;
 use crate::fit::joint::{JointSolver, JointWeights};
 use crate::fit::parm_joint::{ParmJoint, ParmJointScratch};
-use crate::fit::{Cascade, FitError, FitScratch, ParamUpdate};
+use crate::fit::{Cascade, FitScratch, ParamUpdate};
 use crate::image::GrayImage;
 use crate::model::{MorphableModel, Params};
 
@@ -138,14 +138,10 @@ impl TrackerModels {
         Cascade::new(&self.model, &self.predictor, self.update(method))
     }
 
-    /// Identity and expression dimensions of the reported parameters: the largest of the
-    /// methods', so that switching methods keeps one CSV layout.
+    /// Identity and expression dimensions of every fit: the joint refinement's, which every
+    /// update method shares ([`Tracker::new`] checks), so switching methods keeps one CSV layout.
     pub fn dims(&self) -> (usize, usize) {
-        let all = [&self.pclm, &self.prm, &self.parm];
-        (
-            all.iter().map(|u| u.n_id()).max().unwrap_or(0),
-            all.iter().map(|u| u.n_exp()).max().unwrap_or(0),
-        )
+        (self.joint.n_id(), self.joint.n_exp())
     }
 }
 
@@ -172,8 +168,6 @@ pub enum TrackError {
     },
     #[error("the tracking thread stopped: {0}")]
     Stopped(String),
-    #[error(transparent)]
-    Record(#[from] crate::record::csv_recorder::RecordError),
 }
 
 /// One frame's outcome, in buffers the caller keeps and passes again.
@@ -186,8 +180,6 @@ pub struct TrackOutput {
     pub landmarks: Vec<f64>,
     /// λ2d and λ3d when the joint refinement ran.
     pub weights: Option<JointWeights>,
-    /// The box the cascade ran in.
-    pub face_box: Option<FaceBox>,
     /// Why the fit was judged lost, on a `Lost` frame.
     pub lost: Option<LossReason>,
     /// Whether this frame ran the face detector.
@@ -202,7 +194,6 @@ impl TrackOutput {
             params: Params::zeros(n_id, n_exp),
             landmarks: vec![0.0; 2 * models.model.n_landmarks()],
             weights: None,
-            face_box: None,
             lost: None,
             detected: false,
         }
@@ -313,10 +304,6 @@ impl Tracker {
         self.filter.reset();
     }
 
-    pub fn is_tracking(&self) -> bool {
-        self.tracking
-    }
-
     /// Tracks one frame taken at `t` seconds on the source's clock. Allocates nothing while a face
     /// is tracked (detection does).
     pub fn track(
@@ -347,7 +334,6 @@ impl Tracker {
         } else {
             out.detected = true;
             if self.acquire().is_none() {
-                out.face_box = None;
                 out.status = TrackStatus::Searching;
                 return Ok(out.status);
             }
@@ -400,43 +386,34 @@ impl Tracker {
     }
 
     /// The chosen method's warm-start fit of `work`, in the square box around its landmarks.
-    fn fit_work(&mut self, out: &mut TrackOutput) -> Result<(), FitError> {
+    fn fit_work(&mut self, out: &mut TrackOutput) -> Result<(), WarmStartError> {
         let s = self.settings;
         let cascade = self.models.cascade(s.method);
         let scratch = &mut self.scratch[s.method.index()];
-        let Some(face_box) = box_around(&self.models.model, &self.work, &mut self.x) else {
-            return Err(FitError::Diverged {
-                stage: 0,
-                value: f64::NAN,
-            });
-        };
-        out.face_box = Some(face_box);
-        if s.joint {
-            let joint = ParmJoint::new(cascade, &self.models.joint);
-            out.weights =
-                Some(joint.fit(&self.gray, &face_box, &mut self.work, s.stages, scratch)?);
-        } else {
-            cascade.fit(
+        if !s.joint {
+            let x = &mut self.x;
+            return fit_from_previous(
+                &cascade,
                 &self.gray,
-                &face_box,
                 &mut self.work,
                 s.stages,
                 &mut scratch.fit,
-                |_, _, _| {},
-            )?;
+                x,
+            )
+            .map(|_| ());
         }
+        let face_box = box_around(&self.models.model, &self.work, &mut self.x)
+            .ok_or(WarmStartError::NoFace)?;
+        let joint = ParmJoint::new(cascade, &self.models.joint);
+        let weights = joint.fit(&self.gray, &face_box, &mut self.work, s.stages, scratch)?;
+        out.weights = Some(weights);
         Ok(())
     }
 
     /// Writes the reported fit — `work`, filtered when the filter is on — and its landmarks.
     fn report(&mut self, t: f64, out: &mut TrackOutput) {
         let p = &mut out.params;
-        p.as_mut_slice().fill(0.0);
-        p.as_mut_slice()[..Params::N_POSE].copy_from_slice(self.work.pose());
-        let k = self.work.n_id().min(p.n_id());
-        p.id_mut()[..k].copy_from_slice(&self.work.id()[..k]);
-        let k = self.work.n_exp().min(p.n_exp());
-        p.exp_mut()[..k].copy_from_slice(&self.work.exp()[..k]);
+        p.clone_from(&self.work);
         if self.settings.filter {
             // Comparable units for one set of filter settings: the log of the scale, angles in
             // radians, the position in face sizes, expression in σ.

@@ -4,7 +4,7 @@
 //! convention the warm-start regressors are trained with.
 
 use crate::align::FaceBox;
-use crate::align::detect::square_box_around;
+use crate::align::detect::{points, square_box_around};
 use crate::fit::{Cascade, FitError, FitScratch};
 use crate::image::GrayImage;
 use crate::model::{MorphableModel, Params};
@@ -12,7 +12,7 @@ use crate::model::{MorphableModel, Params};
 /// The square box around the landmarks of `p`; `x` is a buffer of `2·n_landmarks`.
 pub fn box_around(model: &MorphableModel, p: &Params, x: &mut [f64]) -> Option<FaceBox> {
     model.project_landmarks(p, x);
-    square_box_around(x.chunks_exact(2).map(|c| [c[0], c[1]]))
+    square_box_around(points(x))
 }
 
 /// Fits a frame from the previous frame's parameters `p` (updated in place): the box is the
