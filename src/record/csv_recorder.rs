@@ -85,6 +85,8 @@ pub fn header(n_id: usize, n_exp: usize, n_landmarks: usize) -> Vec<String> {
 pub struct CsvRecorder {
     path: PathBuf,
     tx: Option<Sender<RecordRow>>,
+    /// Rows back from the writer, for reuse: a recorded frame allocates nothing.
+    spare: Receiver<RecordRow>,
     thread: Option<JoinHandle<Result<(), RecordError>>>,
     written: Arc<AtomicU64>,
 }
@@ -110,15 +112,17 @@ impl CsvRecorder {
                 source,
             })?;
         let (tx, rx) = unbounded();
+        let (spare_tx, spare) = unbounded();
         let written = Arc::new(AtomicU64::new(0));
         let (p, count) = (path.to_owned(), written.clone());
         let thread = std::thread::Builder::new()
             .name("csv-recorder".into())
-            .spawn(move || write_rows(w, rx, &p, n_id, n_exp, &count))
+            .spawn(move || write_rows(w, rx, &spare_tx, &p, n_id, n_exp, &count))
             .map_err(io)?;
         Ok(Self {
             path: path.to_owned(),
             tx: Some(tx),
+            spare,
             thread: Some(thread),
             written,
         })
@@ -164,21 +168,31 @@ impl CsvRecorder {
 /// when no face was tracked in it.
 impl ResultSink for CsvRecorder {
     fn record(&mut self, r: &TrackResult) -> Result<(), SinkError> {
-        let row = RecordRow {
-            frame: r.frame.index,
-            timestamp_ms: r.frame.timestamp.as_secs_f64() * 1e3,
-            method: r.settings.method.label(r.settings.joint),
-            success: r.status == TrackStatus::Tracking,
-            fit_ms: r.fit_ms,
+        let mut row = self.spare.try_recv().unwrap_or_else(|_| RecordRow {
+            frame: 0,
+            timestamp_ms: 0.0,
+            method: "",
+            success: false,
+            fit_ms: 0.0,
             params: r.params.clone(),
-            weights: r.weights.map(|w| (w.lambda_2d, w.lambda_3d)),
-            landmarks: r.landmarks.chunks_exact(2).map(|c| [c[0], c[1]]).collect(),
-        };
+            weights: None,
+            landmarks: Vec::new(),
+        });
+        row.frame = r.frame.index;
+        row.timestamp_ms = r.frame.timestamp.as_secs_f64() * 1e3;
+        row.method = r.settings.method.label(r.settings.joint);
+        row.success = r.status == TrackStatus::Tracking;
+        row.fit_ms = r.fit_ms;
+        row.params.clone_from(&r.params);
+        row.weights = r.weights.map(|w| (w.lambda_2d, w.lambda_3d));
+        row.landmarks.clear();
+        row.landmarks
+            .extend(crate::align::detect::points(&r.landmarks));
         CsvRecorder::record(self, row).map_err(Into::into)
     }
 
-    fn path(&self) -> PathBuf {
-        self.path.clone()
+    fn path(&self) -> &Path {
+        &self.path
     }
 
     fn rows(&self) -> u64 {
@@ -200,6 +214,7 @@ impl Drop for CsvRecorder {
 fn write_rows(
     mut w: csv::Writer<BufWriter<File>>,
     rx: Receiver<RecordRow>,
+    spare: &Sender<RecordRow>,
     path: &Path,
     n_id: usize,
     n_exp: usize,
@@ -217,6 +232,7 @@ fn write_rows(
                 row_fields(&row, n_id, n_exp, &mut fields);
                 w.write_record(&fields).map_err(err)?;
                 written.fetch_add(1, Ordering::Relaxed);
+                let _ = spare.send(row);
             }
             Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
             Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,

@@ -10,8 +10,6 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -19,7 +17,7 @@ use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
 use thiserror::Error;
 
 use super::csv_recorder::{CsvRecorder, RecordError};
-use crate::capture::{CaptureError, Frame, FrameSource, Next, RgbImage, load_rgb};
+use crate::capture::{CaptureError, Frame, FrameSource, ImageFolderSource, Next, RgbImage};
 use crate::track::{ResultSink, SinkError, TrackResult};
 
 /// The parameter stream inside a session folder.
@@ -61,7 +59,6 @@ pub struct SessionRecorder {
     /// Image buffers back from the encoder, for reuse.
     spare: Receiver<RgbImage>,
     writer: Option<JoinHandle<Result<(), SessionError>>>,
-    frames: Arc<AtomicU64>,
 }
 
 impl SessionRecorder {
@@ -90,12 +87,10 @@ impl SessionRecorder {
         let list = File::create(&list_path).map_err(io(&list_path))?;
         let (jobs, rx) = bounded::<Job>(QUEUE);
         let (spare_tx, spare) = unbounded::<RgbImage>();
-        let frames = Arc::new(AtomicU64::new(0));
-        let count = frames.clone();
         let d = dir.to_owned();
         let writer = std::thread::Builder::new()
             .name("session-writer".into())
-            .spawn(move || write_frames(&d, BufWriter::new(list), &rx, &spare_tx, &count))
+            .spawn(move || write_frames(&d, BufWriter::new(list), &rx, &spare_tx))
             .map_err(io(dir))?;
         Ok(Self {
             dir: dir.to_owned(),
@@ -103,13 +98,7 @@ impl SessionRecorder {
             jobs: Some(jobs),
             spare,
             writer: Some(writer),
-            frames,
         })
-    }
-
-    /// Frames written so far.
-    pub fn frames_written(&self) -> u64 {
-        self.frames.load(Ordering::Relaxed)
     }
 
     fn close(&mut self) -> Result<(), SessionError> {
@@ -150,8 +139,8 @@ impl ResultSink for SessionRecorder {
         }
     }
 
-    fn path(&self) -> PathBuf {
-        self.dir.clone()
+    fn path(&self) -> &Path {
+        &self.dir
     }
 
     fn rows(&self) -> u64 {
@@ -176,7 +165,6 @@ fn write_frames(
     mut list: BufWriter<File>,
     jobs: &Receiver<Job>,
     spare: &Sender<RgbImage>,
-    count: &AtomicU64,
 ) -> Result<(), SessionError> {
     let list_path = dir.join(FRAMES_CSV);
     let list_err = |source| SessionError::Io {
@@ -196,7 +184,6 @@ fn write_frames(
             job.timestamp.as_nanos()
         )
         .map_err(list_err)?;
-        count.fetch_add(1, Ordering::Relaxed);
         if last_flush.elapsed() > Duration::from_millis(500) {
             list.flush().map_err(list_err)?;
             last_flush = Instant::now();
@@ -237,12 +224,13 @@ fn write_png(path: &Path, image: &RgbImage) -> Result<(), SessionError> {
     })
 }
 
-/// Plays a recorded session: its frames in order, with their recorded indices and timestamps.
-#[derive(Debug)]
+/// Plays a recorded session: its frames (an image folder with the recorded timestamps) under
+/// their recorded indices.
 pub struct ReplaySource {
     dir: PathBuf,
-    frames: Vec<(u64, Duration, PathBuf)>,
-    next: usize,
+    frames: ImageFolderSource,
+    /// The recorded index of the folder's n-th frame.
+    indices: Vec<u64>,
 }
 
 impl ReplaySource {
@@ -258,66 +246,65 @@ impl ReplaySource {
                 dir.display()
             ))
         })?;
-        let mut frames = Vec::new();
+        let (mut indices, mut timestamps) = (Vec::new(), Vec::new());
         for (n, line) in BufReader::new(file).lines().enumerate() {
             let line = line.map_err(|e| bad(e.to_string()))?;
             if n == 0 || line.trim().is_empty() {
                 continue;
             }
             let mut parts = line.splitn(3, ',');
-            let parsed = (|| {
-                let index = parts.next()?.parse::<u64>().ok()?;
-                let ns = parts.next()?.parse::<u64>().ok()?;
-                let file = parts.next()?;
-                Some((index, Duration::from_nanos(ns), dir.join(file)))
-            })();
-            frames
-                .push(parsed.ok_or_else(|| {
-                    bad(format!("line {} is not index,timestamp_ns,file", n + 1))
-                })?);
+            let index = parts.next().and_then(|v| v.parse::<u64>().ok());
+            let ns = parts.next().and_then(|v| v.parse::<u64>().ok());
+            let (Some(index), Some(ns), Some(_file)) = (index, ns, parts.next()) else {
+                return Err(bad(format!(
+                    "line {} is not index,timestamp_ns,file",
+                    n + 1
+                )));
+            };
+            indices.push(index);
+            timestamps.push(Duration::from_nanos(ns));
         }
-        if frames.is_empty() {
+        if indices.is_empty() {
             return Err(bad("the session holds no frames".into()));
         }
+        // The frames' names are their zero-padded indices: name order is the recorded order.
+        let frames = ImageFolderSource::with_timestamps(
+            &dir.join(FRAMES_DIR),
+            // Unused: every frame has its recorded timestamp.
+            30.0,
+            Some(timestamps),
+        )?;
         Ok(Self {
             dir: dir.to_owned(),
             frames,
-            next: 0,
+            indices,
         })
-    }
-
-    pub fn len(&self) -> usize {
-        self.frames.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.frames.is_empty()
     }
 }
 
 impl FrameSource for ReplaySource {
     fn next_frame(&mut self, frame: &mut Frame) -> Result<Next, CaptureError> {
-        let Some((index, timestamp, path)) = self.frames.get(self.next) else {
-            return Ok(Next::End);
-        };
-        self.next += 1;
-        match load_rgb(path) {
-            Ok(image) => {
-                frame.image = image;
-                frame.index = *index;
-                frame.timestamp = *timestamp;
-                frame.captured = Instant::now();
-                Ok(Next::Frame)
-            }
-            Err(e) => Ok(Next::Skipped(format!("frame {index} skipped: {e}"))),
+        let next = self.frames.next_frame(frame)?;
+        if next == Next::Frame {
+            // The folder numbers its frames 0, 1, …; with_timestamps made sure there are as many
+            // as frames.csv lists.
+            frame.index = usize::try_from(frame.index)
+                .ok()
+                .and_then(|i| self.indices.get(i).copied())
+                .ok_or_else(|| {
+                    CaptureError::Invalid(
+                        "the session has more frames than frames.csv lists".into(),
+                    )
+                })?;
         }
+        Ok(next)
     }
 
     fn describe(&self) -> String {
         format!(
             "replay of {} ({} frames)",
             self.dir.display(),
-            self.frames.len()
+            self.indices.len()
         )
     }
 }

@@ -6,7 +6,7 @@
 //! allocates nothing. Commands (method, stages, filter, pause, recording) reach the tracking
 //! thread through a channel of their own and take effect at the next frame.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -55,7 +55,7 @@ impl TrackResult {
 pub trait ResultSink: Send {
     fn record(&mut self, result: &TrackResult) -> Result<(), SinkError>;
     /// The file or folder written to.
-    fn path(&self) -> PathBuf;
+    fn path(&self) -> &Path;
     fn rows(&self) -> u64;
     /// Writes out everything and closes; the rows written.
     fn finish(self: Box<Self>) -> Result<u64, SinkError>;
@@ -422,7 +422,7 @@ impl TrackingThread {
     fn finish_sinks(&mut self) -> u64 {
         let mut total = 0;
         for sink in self.state.sinks.drain(..) {
-            let path = sink.path();
+            let path = sink.path().to_owned();
             match sink.finish() {
                 Ok(rows) => {
                     total += rows;
@@ -494,10 +494,24 @@ impl TrackingThread {
             )));
             let _ = sink.finish();
         }
-        result.recording.clear();
-        result
-            .recording
-            .extend(self.state.sinks.iter().map(|s| (s.path(), s.rows())));
+        // The paths are copied only when the recordings change: a recorded frame allocates none.
+        let sinks = &self.state.sinks;
+        let same = result.recording.len() == sinks.len()
+            && result
+                .recording
+                .iter()
+                .zip(sinks)
+                .all(|((p, _), s)| p == s.path());
+        if same {
+            for ((_, rows), s) in result.recording.iter_mut().zip(sinks) {
+                *rows = s.rows();
+            }
+        } else {
+            result.recording.clear();
+            result
+                .recording
+                .extend(sinks.iter().map(|s| (s.path().to_owned(), s.rows())));
+        }
         self.deliver(result);
         Ok(())
     }
