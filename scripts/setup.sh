@@ -19,6 +19,7 @@ packages=(
   libvulkan1 mesa-vulkan-drivers
   libgl1 libegl1 libegl-mesa0 libgl1-mesa-dri
   xvfb xauth
+  ffmpeg # the tests turn the shared MP4 clips into the hard cases (every 4th frame, cuts, padding, rotation)
 )
 
 missing=()

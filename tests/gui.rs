@@ -166,6 +166,7 @@ fn the_window_runs_the_demo_and_its_screenshot_and_recording_are_right() {
         "timestamp_ms",
         "method",
         "success",
+        "confidence",
         "fit_ms",
         "pitch_deg",
         "yaw_deg",

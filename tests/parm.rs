@@ -9,9 +9,9 @@ use facetrack::align::ShapePredictor;
 use facetrack::eval::faces::{Split, load_faces};
 use facetrack::fit::training::{Perturbation, TrainConfig, perturb, train_cascade};
 use facetrack::fit::training_set::FaceSample;
+use facetrack::fit::warm_start::{box_around, fit_from_previous};
 use facetrack::fit::{Cascade, ParamUpdate, RegressorCascade, RegressorKind};
 use facetrack::model::MorphableModel;
-use facetrack::track::warm_start::{box_around, fit_from_previous};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 

@@ -7,8 +7,8 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use facetrack::align::ShapePredictor;
 use facetrack::align::detect::FaceDetector;
+use facetrack::align::{FitConfidence, ShapePredictor};
 use facetrack::capture::demo::{DemoSequence, astronaut_photo, fit_photo};
 use facetrack::capture::{DemoSource, Frame, FrameSource, Next, RgbImage, Take};
 use facetrack::fit::joint::{JointConfig, JointSolver};
@@ -70,6 +70,7 @@ fn models() -> Arc<TrackerModels> {
             acquire: regressors("parm.bin"),
             parm,
             joint,
+            confidence: FitConfidence::from_bytes(&read("confidence.bin")).unwrap(),
             model,
             predictor,
         })
@@ -285,12 +286,13 @@ fn track_writes_the_design_csv_and_follows_the_demo() {
     let (h, rows) = read_csv(&csv);
     assert_eq!(h, header(40, 10, 68));
     assert_eq!(
-        &h[..13],
+        &h[..14],
         [
             "frame",
             "timestamp_ms",
             "method",
             "success",
+            "confidence",
             "fit_ms",
             "pitch_deg",
             "yaw_deg",
@@ -308,16 +310,19 @@ fn track_writes_the_design_csv_and_follows_the_demo() {
         assert_eq!(row[0], i.to_string());
         assert_eq!(row[2], "parm");
         assert_eq!(row[3], "1");
+        // Every frame of the demo is a clear face: confident.
+        let confidence: f64 = row[4].parse().unwrap();
+        assert!(confidence > 0.9, "confidence {confidence} of frame {i}");
         let t: f64 = row[1].parse().unwrap();
         assert!(
             (t - i as f64 * 1000.0 / 30.0).abs() < 1e-2,
             "timestamp {t} of frame {i}"
         );
-        let yaw: f64 = row[6].parse().unwrap();
+        let yaw: f64 = row[7].parse().unwrap();
         assert!(yaw.abs() < 60.0);
         // No joint refinement: no weights.
-        assert_eq!(row[11], "");
-        let x0: f64 = row[13 + 50].parse().unwrap();
+        assert_eq!(row[12], "");
+        let x0: f64 = row[14 + 50].parse().unwrap();
         assert!((0.0..640.0).contains(&x0));
     }
 }
@@ -371,7 +376,7 @@ fn ctrl_c_loses_no_row() {
         assert_eq!(row.len(), h.len(), "row {i} is cut short");
         assert_eq!(row[0], i.to_string());
         assert_eq!(row[2], "parm+joint");
-        assert!(!row[11].is_empty(), "the joint's weights");
+        assert!(!row[12].is_empty(), "the joint's weights");
     }
 }
 

@@ -3,6 +3,8 @@
 pub mod detect;
 mod dlib_format;
 mod ert;
+pub mod fit_confidence;
 
 pub use dlib_format::DlibModelError;
 pub use ert::{ErtError, ErtScratch, FaceBox, Point2, ShapePredictor, dlib_round};
+pub use fit_confidence::{ConfidenceScratch, FitConfidence};

@@ -18,10 +18,10 @@ use thiserror::Error;
 
 use super::RgbImage;
 use crate::align::detect::{FaceDetector, bounds, points};
+use crate::fit::warm_start::{WarmStartError, fit_from_previous};
 use crate::fit::{Cascade, FitError};
 use crate::image::GrayImage;
 use crate::model::{MorphableModel, Params};
-use crate::track::warm_start::{WarmStartError, fit_from_previous};
 
 /// Frame width in pixels.
 pub const DEMO_WIDTH: usize = 640;

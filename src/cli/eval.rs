@@ -19,9 +19,9 @@ use facetrack::fit::joint::{JointConfig, JointSolver};
 use facetrack::fit::parm_joint::{ParmJoint, face_size};
 use facetrack::fit::training::{Perturbation, perturb};
 use facetrack::fit::training_set::FaceSample;
+use facetrack::fit::warm_start::box_around;
 use facetrack::fit::{Cascade, ParamUpdate};
 use facetrack::model::MorphableModel;
-use facetrack::track::warm_start::box_around;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 

@@ -14,7 +14,7 @@ use facetrack::align::detect::FaceDetector;
 use facetrack::capture::{is_image_file, load_rgb};
 use facetrack::image::GrayImage;
 
-use facetrack::align::{ErtScratch, Point2, ShapePredictor};
+use facetrack::align::{ConfidenceScratch, ErtScratch, Point2, ShapePredictor};
 use facetrack::fit::joint::{JointConfig, JointSolver, JointWeights};
 use facetrack::fit::parm_joint::{ParmJoint, ParmJointScratch};
 use facetrack::fit::{Cascade, FitScratch};
@@ -60,6 +60,9 @@ struct FitLine<'a> {
     #[serde(rename = "box")]
     face_box: [f64; 4],
     method: &'static str,
+    /// The fit confidence, 0–1: whether the landmarks sit on a face (the tracker's threshold is
+    /// 0.5).
+    confidence: f64,
     landmarks_2d: Vec<[f64; 2]>,
     #[serde(skip_serializing_if = "Option::is_none")]
     landmarks_3d: Option<Vec<[f64; 3]>>,
@@ -187,6 +190,7 @@ impl Fitter<'_> {
                 image,
                 face_box,
                 method: method.name(),
+                confidence: f64::NAN,
                 landmarks_2d: shape.clone(),
                 landmarks_3d: None,
                 pose: None,
@@ -245,6 +249,7 @@ fn model_line<'b>(
         image,
         face_box,
         method: method.name(),
+        confidence: f64::NAN,
         landmarks_2d: x.chunks_exact(2).map(|c| [c[0], c[1]]).collect(),
         landmarks_3d: Some(x3.chunks_exact(3).map(|c| [c[0], c[1], c[2]]).collect()),
         pose: Some(Pose::of(params)),
@@ -329,10 +334,13 @@ pub fn run(args: FitArgs) -> Result<()> {
         None => Some(FaceDetector::new()?),
     };
 
+    let confidence = super::models::load_confidence()?;
     let file = std::fs::File::create(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     let mut out = BufWriter::new(file);
     let mut gray = GrayImage::default();
+    let mut confidence_scratch = ConfidenceScratch::default();
+    let mut landmarks = Vec::new();
     let mut failed = 0usize;
     let mut progress = (images.len() > 1).then(|| Progress::new("fit", images.len() as u64));
 
@@ -347,7 +355,11 @@ pub fn run(args: FitArgs) -> Result<()> {
         );
         let line = match outcome {
             Ok((face_box, time_ms)) => {
-                serde_json::to_string(&fitter.line(name, &face_box, args.method, time_ms))
+                let mut line = fitter.line(name, &face_box, args.method, time_ms);
+                landmarks.clear();
+                landmarks.extend(line.landmarks_2d.iter().flatten());
+                line.confidence = confidence.score(&gray, &landmarks, &mut confidence_scratch);
+                serde_json::to_string(&line)
             }
             // A single image has nothing else to save: its error is the command's.
             Err(err) if images.len() == 1 => {

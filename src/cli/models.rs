@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use facetrack::align::ShapePredictor;
+use facetrack::align::{FitConfidence, ShapePredictor};
 use facetrack::fit::joint::{JointConfig, JointSolver};
 use facetrack::fit::{ParamUpdate, Pclm, RegressorCascade};
 use facetrack::locate::{DLIB_SHAPE_PREDICTOR, DLIB_SYSTEM_DIR, find_model};
@@ -22,6 +22,8 @@ pub const PCLM_FILE: &str = "pclm.json";
 pub const PARM_TRACK_FILE: &str = "parm_track.bin";
 /// PRM trained from warm starts, for tracking.
 pub const PRM_TRACK_FILE: &str = "prm_track.bin";
+/// The fit confidence.
+pub const CONFIDENCE_FILE: &str = "confidence.bin";
 const TRAIN_HINT: &str = "it is committed in models/; remake it with `facetrack train --data ../shared/data/aflw2000-3d --out models/`";
 
 /// Finds a model file by the search order, reads it and parses it; errors name the file, what
@@ -80,6 +82,18 @@ pub fn load_regressors(explicit: Option<&Path>, name: &str) -> Result<RegressorC
     )
 }
 
+/// The fit confidence (`confidence.bin`).
+pub fn load_confidence() -> Result<FitConfidence> {
+    load(
+        None,
+        CONFIDENCE_FILE,
+        &[],
+        "it is committed in models/; remake it with `facetrack train --data ../shared/data/aflw2000-3d --out models/ --confidence`",
+        "fit confidence file",
+        FitConfidence::from_bytes,
+    )
+}
+
 /// PCLM's settings (`pclm.json`).
 pub fn load_pclm() -> Result<Pclm> {
     load(
@@ -117,6 +131,7 @@ pub fn load_tracker_models() -> Result<std::sync::Arc<TrackerModels>> {
         acquire: ParamUpdate::Regression(load_regressors(None, PARM_FILE)?),
         parm,
         joint,
+        confidence: load_confidence()?,
         model,
         predictor,
     }))

@@ -80,6 +80,12 @@ struct Summary {
     latency_ms_p50: f64,
     latency_ms_p99: f64,
     fit_ms_median: f64,
+    /// Mean fit confidence over the tracked frames.
+    confidence_mean: f64,
+    /// Times a tracked face was lost (a tracked frame followed by one that is not).
+    losses: u64,
+    /// Frames on which the face detector searched the whole frame.
+    detector_frames: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     csv_rows: Option<u64>,
     interrupted: bool,
@@ -152,6 +158,7 @@ pub fn run(args: TrackArgs) -> Result<()> {
     let mut progress = args.frames.map(|n| Progress::new("tracking", n));
     let (mut latencies, mut fit_ms) = (Vec::new(), Vec::new());
     let (mut frames, mut tracked) = (0u64, 0u64);
+    let (mut confidence_sum, mut losses, mut detector_frames) = (0.0, 0u64, 0u64);
     let mut last_done = started;
     let mut failure = None;
     let mut status = TrackStatus::Searching;
@@ -177,7 +184,11 @@ pub fn run(args: TrackArgs) -> Result<()> {
         last_done = result.done;
         if result.status == TrackStatus::Tracking {
             tracked += 1;
+            confidence_sum += result.confidence;
+        } else if status == TrackStatus::Tracking {
+            losses += 1;
         }
+        detector_frames += u64::from(result.detected);
         if result.status != status {
             eprintln!("frame {}: {}", result.frame.index, result.status.name());
             status = result.status;
@@ -211,6 +222,13 @@ pub fn run(args: TrackArgs) -> Result<()> {
         latency_ms_p50: percentile(&mut latencies, 0.50),
         latency_ms_p99: percentile(&mut latencies, 0.99),
         fit_ms_median: percentile(&mut fit_ms, 0.50),
+        confidence_mean: if tracked > 0 {
+            confidence_sum / tracked as f64
+        } else {
+            f64::NAN
+        },
+        losses,
+        detector_frames,
         csv_rows: (args.csv.is_some() || args.record_session.is_some()).then_some(rows),
         interrupted,
         truth: truth.map(Truth::summary),
@@ -236,8 +254,10 @@ struct Truth {
     points: Vec<[f64; 2]>,
     yaw_err: Vec<f64>,
     nme: Vec<f64>,
-    /// Still-segment angles (degrees) and landmarks of each tracked frame.
+    /// Still-segment angles (degrees) and landmarks of each tracked frame, and the pass through
+    /// the loop each came from.
     still_angles: Vec<[f64; 3]>,
+    still_pass: Vec<u64>,
     still_landmarks: Vec<Vec<f64>>,
 }
 
@@ -252,8 +272,21 @@ impl Truth {
             yaw_err: Vec::new(),
             nme: Vec::new(),
             still_angles: Vec::new(),
+            still_pass: Vec::new(),
             still_landmarks: Vec::new(),
         }
+    }
+
+    /// The index ranges of the still samples of each pass through the loop.
+    fn still_segments(&self) -> Vec<std::ops::Range<usize>> {
+        let mut out: Vec<std::ops::Range<usize>> = Vec::new();
+        for (i, pass) in self.still_pass.iter().enumerate() {
+            match out.last_mut() {
+                Some(r) if self.still_pass[r.start] == *pass => r.end = i + 1,
+                _ => out.push(i..i + 1),
+            }
+        }
+        out
     }
 
     fn add(&mut self, r: &TrackResult) {
@@ -277,6 +310,7 @@ impl Truth {
             self.still_angles
                 .push([p.pitch(), p.yaw(), p.roll()].map(f64::to_degrees));
             self.still_landmarks.push(r.landmarks.clone());
+            self.still_pass.push(index / LOOP_FRAMES);
         }
     }
 
@@ -284,27 +318,28 @@ impl Truth {
         let n = self.still_angles.len();
         let (mut jitter_deg, mut jitter_px) = (f64::NAN, f64::NAN);
         if n >= 2 {
+            // Deviations from each still segment's own mean: the fit may settle a pixel apart
+            // on two passes through the loop, which is no jitter.
+            let segments = self.still_segments();
             let mut sd = 0.0;
             for k in 0..3 {
-                let mean = self.still_angles.iter().map(|a| a[k]).sum::<f64>() / n as f64;
-                let var = self
-                    .still_angles
-                    .iter()
-                    .map(|a| (a[k] - mean).powi(2))
-                    .sum::<f64>()
-                    / n as f64;
-                sd += var.sqrt() / 3.0;
+                let mut var = 0.0;
+                for r in &segments {
+                    let a = &self.still_angles[r.clone()];
+                    let mean = a.iter().map(|a| a[k]).sum::<f64>() / a.len() as f64;
+                    var += a.iter().map(|a| (a[k] - mean).powi(2)).sum::<f64>();
+                }
+                sd += (var / n as f64).sqrt() / 3.0;
             }
             jitter_deg = sd;
             let len = self.still_landmarks[0].len();
             let mut sum = 0.0;
-            for i in 0..len {
-                let mean = self.still_landmarks.iter().map(|l| l[i]).sum::<f64>() / n as f64;
-                sum += self
-                    .still_landmarks
-                    .iter()
-                    .map(|l| (l[i] - mean).powi(2))
-                    .sum::<f64>();
+            for r in &segments {
+                let l = &self.still_landmarks[r.clone()];
+                for i in 0..len {
+                    let mean = l.iter().map(|l| l[i]).sum::<f64>() / l.len() as f64;
+                    sum += l.iter().map(|l| (l[i] - mean).powi(2)).sum::<f64>();
+                }
             }
             // Per point: the two coordinates' variances add up.
             jitter_px = (sum / n as f64 / (len / 2) as f64).sqrt();

@@ -16,8 +16,8 @@ use facetrack::fit::{Cascade, ParamUpdate, Pclm, RegressorKind, training};
 use facetrack::model::MorphableModel;
 
 use super::models::{
-    PARM_FILE, PARM_TRACK_FILE, PCLM_FILE, PRM_FILE, PRM_TRACK_FILE, load_face_model,
-    load_shape_predictor,
+    CONFIDENCE_FILE, PARM_FILE, PARM_TRACK_FILE, PCLM_FILE, PRM_FILE, PRM_TRACK_FILE,
+    load_face_model, load_shape_predictor,
 };
 use super::progress::Progress;
 
@@ -66,6 +66,10 @@ pub struct TrainArgs {
     /// starts), written to parm_track.bin and prm_track.bin.
     #[arg(long)]
     track: bool,
+    /// Train the fit confidence instead (confidence.bin): boosted trees telling fits on a face
+    /// from fits that let go, on examples made from the training faces.
+    #[arg(long, conflicts_with = "track")]
+    confidence: bool,
     /// Report validation figures without writing anything.
     #[arg(long)]
     dry_run: bool,
@@ -117,6 +121,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
     if !args.dry_run {
         std::fs::create_dir_all(&args.out)
             .with_context(|| format!("cannot create {}", args.out.display()))?;
+    }
+
+    if args.confidence {
+        return train_confidence(&args, &model, &predictor, &train, &valid);
     }
 
     let base = TrainConfig {
@@ -307,4 +315,103 @@ pub fn validation_nme(
         )
         .collect();
     errors.iter().sum::<f64>() / errors.len().max(1) as f64
+}
+
+/// Trains `confidence.bin` and reports its validation ROC AUC (over-10 % fits against under-5 %
+/// ones), overall and by how the examples were made.
+fn train_confidence(
+    args: &TrainArgs,
+    model: &MorphableModel,
+    predictor: &ShapePredictor,
+    train: &[FaceSample],
+    valid: &[FaceSample],
+) -> Result<()> {
+    use facetrack::fit::confidence_training::{
+        ConfidenceConfig, Example, ExampleKind, ExampleMaker, make_examples, make_points,
+        reference_shape, roc_auc, train_confidence as boost,
+    };
+    use rand::SeedableRng;
+
+    let cfg = ConfidenceConfig {
+        seed: args.seed,
+        ..ConfidenceConfig::default()
+    };
+    let track = ParamUpdate::Regression(super::models::load_regressors(None, PARM_TRACK_FILE)?);
+    let reference = reference_shape(model);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(cfg.seed);
+    let points = make_points(reference.len(), cfg.points_per_landmark, &mut rng);
+    let maker = ExampleMaker {
+        model,
+        track: Cascade::new(model, predictor, &track),
+        reference: &reference,
+        points: &points,
+        stages: cfg.stages,
+    };
+    let examples = |faces: &[FaceSample], seed: u64, label: &'static str| {
+        let progress = Mutex::new(Progress::new(label, faces.len() as u64));
+        let e = make_examples(&maker, faces, seed, || {
+            if let Ok(mut p) = progress.lock() {
+                p.inc();
+            }
+        });
+        if let Ok(p) = progress.into_inner() {
+            p.finish();
+        }
+        e
+    };
+    let train_ex = examples(train, cfg.seed, "making training examples");
+    let valid_ex = examples(valid, cfg.seed + 1, "making validation examples");
+    let count = |ex: &[Example]| {
+        let pos = ex.iter().filter(|e| e.positive).count();
+        (pos, ex.len() - pos)
+    };
+    let (tp, tn) = count(&train_ex);
+    let (vp, vn) = count(&valid_ex);
+    eprintln!(
+        "{tp} positive and {tn} negative training examples; {vp} and {vn} for validation; {} sample points",
+        points.len()
+    );
+    let progress = Mutex::new(Progress::new("boosting trees", cfg.trees as u64));
+    let started = std::time::Instant::now();
+    let conf = boost(reference, points, &train_ex, &cfg, |_| {
+        if let Ok(mut p) = progress.lock() {
+            p.inc();
+        }
+    });
+    if let Ok(p) = progress.into_inner() {
+        p.finish();
+    }
+    eprintln!("trained in {:.1} s", started.elapsed().as_secs_f64());
+    let scores = |ex: &[Example], positive: bool, kind: Option<ExampleKind>| -> Vec<f64> {
+        ex.iter()
+            .filter(|e| e.positive == positive && kind.is_none_or(|k| e.kind == k))
+            .map(|e| f64::from(conf.log_odds_of(&e.values)))
+            .collect()
+    };
+    for (name, ex) in [("training", &train_ex), ("validation", &valid_ex)] {
+        let pos = scores(ex, true, None);
+        let neg = scores(ex, false, None);
+        let at_half = |s: &[f64], above: bool| {
+            s.iter().filter(|&&v| (v > 0.0) == above).count() as f64 / s.len().max(1) as f64
+        };
+        eprintln!(
+            "{name}: ROC AUC {:.4}; at 0.5, {:.2} % of good fits kept, {:.2} % of bad ones passed",
+            roc_auc(&pos, &neg),
+            100.0 * at_half(&pos, true),
+            100.0 * at_half(&neg, true),
+        );
+    }
+    let pos = scores(&valid_ex, true, None);
+    for kind in ExampleKind::ALL {
+        let neg = scores(&valid_ex, false, Some(kind));
+        let own_pos = scores(&valid_ex, true, Some(kind));
+        eprintln!(
+            "  validation {:<13} {:>5} good {:>5} bad  AUC of its bad against all good {:.4}",
+            kind.name(),
+            own_pos.len(),
+            neg.len(),
+            roc_auc(&pos, &neg)
+        );
+    }
+    write(args, CONFIDENCE_FILE, &conf.to_bytes())
 }

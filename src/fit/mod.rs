@@ -4,6 +4,7 @@
 pub mod box_frame;
 pub mod cascade;
 pub mod cholesky;
+pub mod confidence_training;
 pub mod joint;
 pub mod parm;
 pub mod parm_joint;
@@ -14,6 +15,7 @@ pub mod ridge;
 pub mod training;
 pub mod training_set;
 pub mod visibility;
+pub mod warm_start;
 
 pub use cascade::{Cascade, FitError, FitScratch, ParamUpdate};
 pub use joint::{

@@ -17,8 +17,8 @@ use super::regressor::{AffineMap, RegressorCascade, RegressorKind};
 use super::ridge::RidgeProblem;
 use super::training_set::FaceSample;
 use crate::align::{FaceBox, ShapePredictor};
+use crate::fit::warm_start::box_around;
 use crate::model::{MorphableModel, Params};
-use crate::track::warm_start::box_around;
 
 #[derive(Debug, Clone)]
 pub struct TrainConfig {

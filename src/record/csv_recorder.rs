@@ -1,5 +1,5 @@
 //! The parameter stream as CSV (DESIGN.md): a header row, then one row a frame —
-//! `frame, timestamp_ms, method, success, fit_ms, pitch_deg, yaw_deg, roll_deg, scale, tx, ty,
+//! `frame, timestamp_ms, method, success, confidence, fit_ms, pitch_deg, yaw_deg, roll_deg, scale, tx, ty,
 //! lambda_2d, lambda_3d, id_0…, exp_0…, x_0…x_67, y_0…y_67`. Rows are written by a thread of
 //! their own, so the tracking thread never waits on the disk, and flushed at least every half
 //! second and when the recorder is finished or dropped.
@@ -27,6 +27,8 @@ pub struct RecordRow {
     pub timestamp_ms: f64,
     pub method: &'static str,
     pub success: bool,
+    /// The fit confidence, 0–1; NaN (an empty cell) when no fit was made.
+    pub confidence: f64,
     pub fit_ms: f64,
     pub params: Params,
     /// λ2d and λ3d of the joint refinement, when it ran.
@@ -60,6 +62,7 @@ pub fn header(n_id: usize, n_exp: usize, n_landmarks: usize) -> Vec<String> {
         "timestamp_ms",
         "method",
         "success",
+        "confidence",
         "fit_ms",
         "pitch_deg",
         "yaw_deg",
@@ -173,6 +176,7 @@ impl ResultSink for CsvRecorder {
             timestamp_ms: 0.0,
             method: "",
             success: false,
+            confidence: f64::NAN,
             fit_ms: 0.0,
             params: r.params.clone(),
             weights: None,
@@ -182,6 +186,7 @@ impl ResultSink for CsvRecorder {
         row.timestamp_ms = r.frame.timestamp.as_secs_f64() * 1e3;
         row.method = r.settings.method.label(r.settings.joint);
         row.success = r.status == TrackStatus::Tracking;
+        row.confidence = r.confidence;
         row.fit_ms = r.fit_ms;
         row.params.clone_from(&r.params);
         row.weights = r.weights.map(|w| (w.lambda_2d, w.lambda_3d));
@@ -252,6 +257,11 @@ fn row_fields(row: &RecordRow, n_id: usize, n_exp: usize, out: &mut Vec<String>)
     out.push(format!("{:.3}", row.timestamp_ms));
     out.push(row.method.to_owned());
     out.push(u8::from(row.success).to_string());
+    if row.confidence.is_finite() {
+        out.push(format!("{:.4}", row.confidence));
+    } else {
+        out.push(String::new());
+    }
     out.push(format!("{:.3}", row.fit_ms));
     if !row.success {
         // No face: nothing fitted to report (the numbers in hand belong to no face).
@@ -292,6 +302,7 @@ mod tests {
             timestamp_ms: frame as f64 * 33.3,
             method: "parm",
             success: true,
+            confidence: 0.97,
             fit_ms: 0.5,
             params,
             weights: None,
@@ -311,16 +322,18 @@ mod tests {
         let mut r = csv::Reader::from_path(&path).unwrap();
         let h = r.headers().unwrap().clone();
         assert_eq!(&h[0], "frame");
-        assert_eq!(&h[12], "lambda_3d");
+        assert_eq!((&h[3], &h[4]), ("success", "confidence"));
+        assert_eq!(&h[13], "lambda_3d");
         assert_eq!(
-            (&h[13], &h[15], &h[16], &h[84]),
+            (&h[14], &h[16], &h[17], &h[85]),
             ("id_0", "exp_0", "x_0", "y_0")
         );
-        assert_eq!(h.len(), 13 + 3 + 136);
+        assert_eq!(h.len(), 14 + 3 + 136);
         let rows: Vec<csv::StringRecord> = r.records().map(|x| x.unwrap()).collect();
         assert_eq!(rows.len(), 50);
         assert_eq!(&rows[49][0], "49");
-        assert_eq!(&rows[0][6], "28.6479");
+        assert_eq!(&rows[0][4], "0.9700");
+        assert_eq!(&rows[0][7], "28.6479");
         assert_eq!(rows[0].len(), h.len());
     }
 

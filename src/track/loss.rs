@@ -28,6 +28,8 @@ pub enum LossReason {
     Shape,
     /// The image under the landmarks is nearly uniform: nothing there to track.
     Blank,
+    /// The fit confidence is below the tracker's threshold: the landmarks do not sit on a face.
+    Unconfident,
 }
 
 /// Smallest face (height of its landmarks) tracked, pixels: below it the landmark cascade's

@@ -1,16 +1,16 @@
 //! Tracking: the tracker (warm start, loss and re-detection, temporal filter) and the threads
 //! that feed it frames and carry its results away.
 
+pub mod background_detection;
 pub mod loss;
 pub mod one_euro;
 pub mod pipeline;
 pub mod tracker;
-pub mod warm_start;
 
 pub use pipeline::{
     Pipeline, PipelineEvent, ResultDelivery, ResultSink, SinkError, TrackCommand, TrackResult,
 };
 pub use tracker::{
-    DEFAULT_STAGES, TrackError, TrackMethod, TrackOutput, TrackSettings, TrackStatus, Tracker,
-    TrackerModels,
+    CONFIDENCE_THRESHOLD, DEFAULT_STAGES, TrackError, TrackMethod, TrackOutput, TrackSettings,
+    TrackStatus, Tracker, TrackerModels,
 };

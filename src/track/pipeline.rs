@@ -30,6 +30,9 @@ pub struct TrackResult {
     pub params: Params,
     /// Its 68 landmarks, `[u0, v0, …]`, image pixels.
     pub landmarks: Vec<f64>,
+    /// The fit confidence, 0–1 (NaN when no fit was made); `status` is `Tracking` only when it
+    /// reaches the tracker's threshold.
+    pub confidence: f64,
     /// λ2d and λ3d when the joint refinement ran.
     pub weights: Option<JointWeights>,
     /// Whether the face detector ran on this frame.
@@ -194,7 +197,8 @@ impl Pipeline {
             let handle = std::thread::Builder::new()
                 .name("tracking".into())
                 .spawn(move || match Tracker::new(models, settings) {
-                    Ok(tracker) => {
+                    Ok(mut tracker) => {
+                        tracker.set_live(live);
                         let _ = ready_tx.send(Ok(()));
                         TrackingThread { tracker, state }.run()
                     }
@@ -461,6 +465,7 @@ impl TrackingThread {
                 settings: self.tracker.settings(),
                 params: output.params.clone(),
                 landmarks: output.landmarks.clone(),
+                confidence: f64::NAN,
                 weights: None,
                 detected: false,
                 fit_ms: 0.0,
@@ -473,6 +478,7 @@ impl TrackingThread {
         result.settings = self.tracker.settings();
         result.params.clone_from(&output.params);
         result.landmarks.clone_from(&output.landmarks);
+        result.confidence = output.confidence;
         result.weights = output.weights;
         result.detected = output.detected;
         result.fit_ms = fit_ms;

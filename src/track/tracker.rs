@@ -5,6 +5,15 @@
 //! ([`super::one_euro`]) on what is reported — never on what the next frame starts from, so the
 //! filter adds no lag to the fit itself.
 //!
+//! Every fit is judged by the fit confidence ([`crate::align::fit_confidence`]): a frame is
+//! tracked only when it reaches [`CONFIDENCE_THRESHOLD`]. A frame whose warm-started fit falls
+//! short is recovered within the frame: first from the constant-velocity prediction of the pose
+//! (or the last fit, whichever the first try was not), then from the cold start in the box around
+//! the last landmarks, then in every box the face detector finds in the whole frame; the most
+//! confident fit wins. Between detections a search runs on a thread of its own
+//! ([`super::background_detection`]) so that a cut to a face elsewhere, or a face coming back, is
+//! noticed while the tracker holds something else.
+//!
 //! After a detection the face is fitted from the cold start with the cascade trained for boxes
 //! (`parm.bin`), then once more from that fit with the chosen method's tracking cascade, so that
 //! every reported fit is the chosen method's.
@@ -13,15 +22,17 @@ use std::sync::Arc;
 
 use thiserror::Error;
 
+use super::background_detection::BackgroundDetector;
 use super::loss::{self, LossReason};
 use super::one_euro::{OneEuroFilter, OneEuroSettings};
-use super::warm_start::{WarmStartError, box_around, fit_from_previous};
-use crate::align::ShapePredictor;
-use crate::align::detect::{DetectorModelError, FaceDetector};
+use crate::align::detect::{Detection, DetectorModelError, FaceDetector, bounds, points};
+use crate::align::fit_confidence::logistic;
+use crate::align::{ConfidenceScratch, FaceBox, FitConfidence, ShapePredictor};
 use crate::capture::RgbImage;
 use crate::fit::box_frame::model_face_size;
 use crate::fit::joint::{JointSolver, JointWeights};
 use crate::fit::parm_joint::{ParmJoint, ParmJointScratch};
+use crate::fit::warm_start::{WarmStartError, box_around, fit_from_previous};
 use crate::fit::{Cascade, FitScratch, ParamUpdate};
 use crate::image::GrayImage;
 use crate::model::{MorphableModel, Params};
@@ -123,6 +134,8 @@ pub struct TrackerModels {
     /// PARM trained from boxes (`parm.bin`): the first fit after a detection.
     pub acquire: ParamUpdate,
     pub joint: JointSolver,
+    /// The fit confidence: whether a fit sits on a face.
+    pub confidence: FitConfidence,
 }
 
 impl TrackerModels {
@@ -166,18 +179,48 @@ pub enum TrackError {
         len: usize,
         expected: usize,
     },
+    #[error("the fit confidence is trained for {got} landmarks; the face model has {expected}")]
+    Confidence { got: usize, expected: usize },
     #[error("the tracking thread stopped: {0}")]
     Stopped(String),
 }
+
+/// A fit is tracked when its confidence reaches this; below it the frame is not tracked
+/// (`success = 0`) and recovery runs.
+pub const CONFIDENCE_THRESHOLD: f64 = 0.5;
+/// The same in log-odds, where the tracker compares candidates.
+const THRESHOLD_LOG_ODDS: f32 = 0.0;
+/// A face found in the background replaces the tracked one only when its fit is this much more
+/// confident (log-odds): two real faces do not steal the track from each other.
+const SWITCH_MARGIN: f32 = 3.0;
+/// Seconds of source time between background searches while a face is tracked.
+const BACKGROUND_INTERVAL_S: f64 = 1.0;
+/// Frames after which a file's or the demo's tracker waits for the background search's answer.
+const BACKGROUND_WAIT_FRAMES: usize = 30;
+/// Frames after the last tracked one during which recovery still starts from that fit.
+const RECOVERY_FRAMES: usize = 8;
+/// Detections tried when searching the whole frame, best score first.
+const MAX_CANDIDATES: usize = 4;
+/// The prediction is tried first only when it moves the face by more than this share of its
+/// size or turns it by more than [`PREDICT_MIN_ANGLE`]: for a still head the last fit is as good
+/// and the frame costs one fit.
+const PREDICT_MIN_SHIFT: f64 = 0.02;
+const PREDICT_MIN_ANGLE: f64 = 2.0 * std::f64::consts::PI / 180.0;
+/// The prediction extrapolates at most this many frame intervals (a frame dropped by a camera).
+const PREDICT_MAX_STEPS: f64 = 3.0;
 
 /// One frame's outcome, in buffers the caller keeps and passes again.
 #[derive(Debug, Clone)]
 pub struct TrackOutput {
     pub status: TrackStatus,
     /// The reported fit (filtered when the filter is on), [`TrackerModels::dims`] coefficients.
+    /// On a frame not tracked, the most confident fit tried (when any was).
     pub params: Params,
     /// Its 68 landmarks, `[u0, v0, …]`, image pixels.
     pub landmarks: Vec<f64>,
+    /// The fit confidence, 0–1, of the reported fit (of the best fit tried on a frame not
+    /// tracked); NaN when no fit was made.
+    pub confidence: f64,
     /// λ2d and λ3d when the joint refinement ran.
     pub weights: Option<JointWeights>,
     /// Why the fit was judged lost, on a `Lost` frame.
@@ -193,6 +236,7 @@ impl TrackOutput {
             status: TrackStatus::Searching,
             params: Params::zeros(n_id, n_exp),
             landmarks: vec![0.0; 2 * models.model.n_landmarks()],
+            confidence: f64::NAN,
             weights: None,
             lost: None,
             detected: false,
@@ -200,20 +244,57 @@ impl TrackOutput {
     }
 }
 
+/// Where a candidate fit started from; a fit not warm-started from the last one resets the
+/// temporal filter, which would otherwise drag the new face towards the old.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Start {
+    Previous,
+    Predicted,
+    Cold,
+}
+
+/// The best fit of a frame so far.
+#[derive(Debug, Clone)]
+struct Best {
+    params: Params,
+    log_odds: f32,
+    weights: Option<JointWeights>,
+    start: Start,
+    reason: Option<LossReason>,
+    /// Counts replacements, so a caller can tell whether a try won.
+    replaced: u64,
+}
+
 /// The tracker's state and every buffer it uses, made once.
 pub struct Tracker {
     models: Arc<TrackerModels>,
     settings: TrackSettings,
     detector: FaceDetector,
+    background: Option<BackgroundDetector>,
+    /// Whether frames come from a live source (a background search's answer is never waited for).
+    live: bool,
     gray: GrayImage,
     /// One scratch a method (their feature sizes differ); the joint's holds the cascade's.
     scratch: [ParmJointScratch; 3],
     acquire_scratch: FitScratch,
-    /// The last fit, unfiltered: the next frame's start, when `tracking`.
+    confidence_scratch: ConfidenceScratch,
+    /// The last tracked fit, unfiltered: the next frame's start.
     current: Params,
-    tracking: bool,
-    /// The fit being made this frame.
+    current_t: f64,
+    /// The tracked fit before it, for the velocity.
+    previous: Params,
+    previous_t: f64,
+    /// Whether `current` exists, and `previous` is the frame just before it.
+    has_current: bool,
+    has_previous: bool,
+    /// Frames since `current` was tracked.
+    since_tracked: usize,
+    /// Source time of the last background search.
+    last_search_t: f64,
+    detections: Vec<Detection>,
+    /// The fit being made, and the best of the frame.
     work: Params,
+    best: Best,
     filter: OneEuroFilter,
     /// The filtered channels: ln s, pitch, yaw, roll, tx and ty over the face's size, identity
     /// and expression.
@@ -225,7 +306,7 @@ impl std::fmt::Debug for Tracker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Tracker")
             .field("settings", &self.settings)
-            .field("tracking", &self.tracking)
+            .field("tracking", &self.is_tracking())
             .finish_non_exhaustive()
     }
 }
@@ -255,19 +336,44 @@ impl Tracker {
                 });
             }
         }
+        if models.confidence.n_landmarks() != models.model.n_landmarks() {
+            return Err(TrackError::Confidence {
+                got: models.confidence.n_landmarks(),
+                expected: models.model.n_landmarks(),
+            });
+        }
         let scratch =
             TrackMethod::ALL.map(|m| ParmJoint::new(models.cascade(m), &models.joint).scratch());
         let acquire_scratch =
             Cascade::new(&models.model, &models.predictor, &models.acquire).scratch();
         let nl = models.model.n_landmarks();
+        let zeros = Params::zeros(n_id, n_exp);
         Ok(Self {
             detector: FaceDetector::new()?,
+            background: BackgroundDetector::start(),
+            live: false,
             gray: GrayImage::default(),
             scratch,
             acquire_scratch,
-            current: Params::zeros(n_id, n_exp),
-            tracking: false,
-            work: Params::zeros(n_id, n_exp),
+            confidence_scratch: ConfidenceScratch::default(),
+            current: zeros.clone(),
+            current_t: 0.0,
+            previous: zeros.clone(),
+            previous_t: 0.0,
+            has_current: false,
+            has_previous: false,
+            since_tracked: 0,
+            last_search_t: f64::NEG_INFINITY,
+            detections: Vec::with_capacity(16),
+            work: zeros.clone(),
+            best: Best {
+                params: zeros,
+                log_odds: f32::NEG_INFINITY,
+                weights: None,
+                start: Start::Cold,
+                reason: None,
+                replaced: 0,
+            },
             filter: OneEuroFilter::new(FILTER_SETTINGS),
             channels: vec![0.0; Params::N_POSE + n_id + n_exp],
             x: vec![0.0; 2 * nl],
@@ -287,6 +393,17 @@ impl Tracker {
         self.settings
     }
 
+    /// Frames come from a live source (a camera): the background search's answer is taken when
+    /// it is ready, never waited for. Off by default, which makes a file's results reproducible.
+    pub fn set_live(&mut self, live: bool) {
+        self.live = live;
+    }
+
+    /// Whether the last frame was tracked.
+    pub fn is_tracking(&self) -> bool {
+        self.has_current && self.since_tracked == 0
+    }
+
     /// Takes effect from the next frame; the face stays tracked across a change of method.
     pub fn set_settings(&mut self, settings: TrackSettings) {
         if settings.filter != self.settings.filter {
@@ -300,12 +417,16 @@ impl Tracker {
 
     /// Forgets the face: the next frame runs the detector.
     pub fn redetect(&mut self) {
-        self.tracking = false;
+        self.has_current = false;
+        self.has_previous = false;
         self.filter.reset();
+        if let Some(b) = self.background.as_mut() {
+            b.cancel();
+        }
     }
 
     /// Tracks one frame taken at `t` seconds on the source's clock. Allocates nothing while a face
-    /// is tracked (detection does).
+    /// is tracked (a detection does).
     pub fn track(
         &mut self,
         image: &RgbImage,
@@ -326,63 +447,256 @@ impl Tracker {
         out.weights = None;
         out.lost = None;
         out.detected = false;
+        self.best.log_odds = f32::NEG_INFINITY;
+        self.best.reason = None;
 
-        let previous_scale = if self.tracking {
-            self.tracking = false;
-            self.work.clone_from(&self.current);
-            Some(self.current.s())
-        } else {
+        let recovering = self.has_current && self.since_tracked <= RECOVERY_FRAMES;
+        if recovering {
+            self.track_from_last(t, out);
+        }
+        if self.best.log_odds < THRESHOLD_LOG_ODDS {
             out.detected = true;
-            if self.acquire().is_none() {
-                out.status = TrackStatus::Searching;
-                return Ok(out.status);
-            }
-            None
-        };
+            self.search_whole_frame(out);
+        } else {
+            self.background_search(t, out);
+        }
 
-        let fitted = self.fit_work(out);
-        let model = &self.models.model;
-        model.project_landmarks(&self.work, &mut out.landmarks);
-        let verdict = match fitted {
-            Err(_) => Some(LossReason::Failed),
-            Ok(()) => loss::judge(&self.work, &out.landmarks, &self.gray, previous_scale),
-        };
-        if let Some(reason) = verdict {
+        let tracked = self.best.log_odds >= THRESHOLD_LOG_ODDS;
+        if !tracked {
+            let had_face = self.has_current && self.since_tracked == 0;
+            self.since_tracked = self.since_tracked.saturating_add(1);
             self.filter.reset();
-            out.lost = Some(reason);
-            // A detection that gives no trustworthy fit is no face found.
-            out.status = if previous_scale.is_none() {
-                TrackStatus::Searching
-            } else {
+            self.has_previous = false;
+            out.lost = Some(self.best.reason.unwrap_or(LossReason::Unconfident));
+            out.confidence = f64::NAN;
+            if self.best.log_odds > f32::NEG_INFINITY {
+                out.confidence = logistic(self.best.log_odds);
+                out.params.clone_from(&self.best.params);
+                self.models
+                    .model
+                    .project_landmarks(&out.params, &mut out.landmarks);
+            }
+            out.status = if had_face {
                 TrackStatus::Lost
+            } else {
+                TrackStatus::Searching
             };
             return Ok(out.status);
         }
-        self.current.clone_from(&self.work);
-        self.tracking = true;
+        if self.best.start == Start::Cold {
+            self.filter.reset();
+            self.has_previous = false;
+        } else if self.has_current && self.since_tracked == 0 {
+            self.previous.clone_from(&self.current);
+            self.previous_t = self.current_t;
+            self.has_previous = true;
+        } else {
+            self.has_previous = false;
+        }
+        self.current.clone_from(&self.best.params);
+        self.current_t = t;
+        self.has_current = true;
+        self.since_tracked = 0;
+        out.weights = self.best.weights;
+        out.confidence = logistic(self.best.log_odds);
         self.report(t, out);
         out.status = TrackStatus::Tracking;
         Ok(out.status)
     }
 
-    /// Detection, then the cold-start fit with the box cascade into `work`.
-    fn acquire(&mut self) -> Option<()> {
-        let detection = self.detector.detect_best(&self.gray)?;
-        let models = &self.models;
+    /// The warm starts — the prediction and the last fit — then, when neither is confident, the
+    /// cold start in the box around the last fit.
+    fn track_from_last(&mut self, t: f64, out: &mut TrackOutput) {
+        let previous_scale = Some(self.current.s());
+        // A moving head gets two starts, the prediction and the last fit, and the more confident
+        // fit wins: the prediction alone overshoots when the head stops or turns back (on the
+        // shared clips at every 4th frame it helped one clip and hurt three), the last fit alone
+        // lags a fast head out of the cascade's reach.
+        if self.since_tracked == 0 && self.predict(t) {
+            self.try_warm(Start::Predicted, previous_scale, out);
+        }
+        self.work.clone_from(&self.current);
+        self.try_warm(Start::Previous, previous_scale, out);
+        if self.best.log_odds >= THRESHOLD_LOG_ODDS {
+            return;
+        }
+        let Some(face_box) = box_around(&self.models.model, &self.current, &mut self.x) else {
+            return;
+        };
+        self.try_cold(&face_box, out);
+    }
+
+    /// Writes the constant-velocity prediction for time `t` into `work`; `false` (and `work`
+    /// untouched) when there is no velocity or it is too small to matter.
+    fn predict(&mut self, t: f64) -> bool {
+        if !self.has_previous {
+            return false;
+        }
+        let dt_prev = self.current_t - self.previous_t;
+        let dt = t - self.current_t;
+        if !(dt_prev > 0.0 && dt > 0.0) {
+            return false;
+        }
+        let k = (dt / dt_prev).min(PREDICT_MAX_STEPS);
+        let (c, p) = (&self.current, &self.previous);
+        let size = c.s().abs() * model_face_size(&self.models.model);
+        let (dx, dy) = (k * (c.tx() - p.tx()), k * (c.ty() - p.ty()));
+        let angles = [
+            k * (c.pitch() - p.pitch()),
+            k * (c.yaw() - p.yaw()),
+            k * (c.roll() - p.roll()),
+        ];
+        let ratio = (c.s() / p.s()).abs();
+        if !(ratio.is_finite() && size > 0.0) {
+            return false;
+        }
+        let scale = ratio.powf(k);
+        let shift = dx.hypot(dy) / size;
+        let turn = angles.iter().fold(0.0f64, |m, a| m.max(a.abs()));
+        if shift < PREDICT_MIN_SHIFT
+            && turn < PREDICT_MIN_ANGLE
+            && (scale - 1.0).abs() < PREDICT_MIN_SHIFT
+        {
+            return false;
+        }
+        self.work.clone_from(c);
+        self.work.set_tx(c.tx() + dx);
+        self.work.set_ty(c.ty() + dy);
+        self.work.set_pitch(c.pitch() + angles[0]);
+        self.work.set_yaw(c.yaw() + angles[1]);
+        self.work.set_roll(c.roll() + angles[2]);
+        self.work.set_s(c.s() * scale);
+        true
+    }
+
+    /// Fits from `work` with the chosen method and keeps it if it is the frame's best.
+    fn try_warm(&mut self, start: Start, previous_scale: Option<f64>, out: &mut TrackOutput) {
+        let fitted = self.fit_work(out);
+        let weights = out.weights.take();
+        self.consider(fitted.is_ok(), start, previous_scale, weights);
+    }
+
+    /// Fits from the cold start in `face_box` with the box cascade, then with the chosen method,
+    /// and keeps it if it is the frame's best. Allocates (a recovery, not a tracked frame).
+    fn try_cold(&mut self, face_box: &FaceBox, out: &mut TrackOutput) {
+        let models = Arc::clone(&self.models);
         let cold = Cascade::new(&models.model, &models.predictor, &models.acquire);
-        let mut p = cold.cold_start(&detection.face_box);
-        cold.fit(
-            &self.gray,
-            &detection.face_box,
-            &mut p,
-            usize::MAX,
-            &mut self.acquire_scratch,
-            |_, _, _| {},
-        )
-        .ok()?;
+        let mut p = cold.cold_start(face_box);
+        let fitted = cold
+            .fit(
+                &self.gray,
+                face_box,
+                &mut p,
+                usize::MAX,
+                &mut self.acquire_scratch,
+                |_, _, _| {},
+            )
+            .is_ok();
+        if !fitted {
+            return;
+        }
         self.work = p.with_dims(models.joint.n_id(), models.joint.n_exp());
-        self.filter.reset();
-        Some(())
+        let fitted = self.fit_work(out);
+        let weights = out.weights.take();
+        self.consider(fitted.is_ok(), Start::Cold, None, weights);
+    }
+
+    /// Judges `work` — the loss checks, then the confidence — and keeps it if it beats the best.
+    fn consider(
+        &mut self,
+        fitted: bool,
+        start: Start,
+        previous_scale: Option<f64>,
+        weights: Option<JointWeights>,
+    ) {
+        let model = &self.models.model;
+        model.project_landmarks(&self.work, &mut self.x);
+        let verdict = if fitted {
+            loss::judge(&self.work, &self.x, &self.gray, previous_scale)
+        } else {
+            Some(LossReason::Failed)
+        };
+        let log_odds = match verdict {
+            Some(_) => f32::NEG_INFINITY,
+            None => {
+                self.models
+                    .confidence
+                    .log_odds(&self.gray, &self.x, &mut self.confidence_scratch)
+            }
+        };
+        if self.best.log_odds == f32::NEG_INFINITY && log_odds == f32::NEG_INFINITY {
+            self.best.reason = verdict.or(self.best.reason);
+        }
+        if log_odds > self.best.log_odds {
+            self.best.params.clone_from(&self.work);
+            self.best.log_odds = log_odds;
+            self.best.weights = weights;
+            self.best.start = start;
+            self.best.reason = None;
+            self.best.replaced += 1;
+        }
+    }
+
+    /// Runs the detector on the whole frame and fits the best few faces it finds.
+    fn search_whole_frame(&mut self, out: &mut TrackOutput) {
+        if let Some(b) = self.background.as_mut() {
+            // An answer about an older frame is worth less than this search.
+            b.cancel();
+        }
+        let mut found = std::mem::take(&mut self.detections);
+        found.clear();
+        found.extend(
+            self.detector
+                .detect(&self.gray)
+                .into_iter()
+                .take(MAX_CANDIDATES),
+        );
+        for d in &found {
+            self.try_cold(&d.face_box, out);
+            if self.best.log_odds >= THRESHOLD_LOG_ODDS + SWITCH_MARGIN {
+                break;
+            }
+        }
+        self.detections = found;
+    }
+
+    /// While a face is tracked: starts a background search now and then, and weighs the faces it
+    /// finds away from the tracked one against it.
+    fn background_search(&mut self, t: f64, out: &mut TrackOutput) {
+        let Some(bg) = self.background.as_mut() else {
+            return;
+        };
+        let wait = (!self.live).then_some(BACKGROUND_WAIT_FRAMES);
+        let mut found = std::mem::take(&mut self.detections);
+        if bg.poll(wait, &mut found) {
+            self.models
+                .model
+                .project_landmarks(&self.best.params, &mut self.x);
+            let (lo, hi) = bounds(points(&self.x));
+            let tracked = [lo[0], lo[1], hi[0], hi[1]];
+            for d in found.iter().take(MAX_CANDIDATES) {
+                let b = d.face_box;
+                if iou(tracked, [b.left, b.top, b.right, b.bottom]) > 0.2 {
+                    continue;
+                }
+                // Only a clearly more confident face takes the track.
+                let held = self.best.log_odds;
+                let replaced = self.best.replaced;
+                self.best.log_odds = held + SWITCH_MARGIN;
+                self.try_cold(&b, out);
+                if self.best.replaced == replaced {
+                    self.best.log_odds = held;
+                }
+            }
+        }
+        self.detections = found;
+        if let Some(bg) = self.background.as_mut()
+            && !bg.busy()
+            && t - self.last_search_t >= BACKGROUND_INTERVAL_S
+            && bg.submit(&self.gray)
+        {
+            self.last_search_t = t;
+        }
     }
 
     /// The chosen method's warm-start fit of `work`, in the square box around its landmarks.
@@ -410,14 +724,14 @@ impl Tracker {
         Ok(())
     }
 
-    /// Writes the reported fit — `work`, filtered when the filter is on — and its landmarks.
+    /// Writes the reported fit — `current`, filtered when the filter is on — and its landmarks.
     fn report(&mut self, t: f64, out: &mut TrackOutput) {
         let p = &mut out.params;
-        p.clone_from(&self.work);
+        p.clone_from(&self.current);
         if self.settings.filter {
             // Comparable units for one set of filter settings: the log of the scale, angles in
             // radians, the position in face sizes, expression in σ.
-            let size = self.work.s().abs() * model_face_size(&self.models.model);
+            let size = self.current.s().abs() * model_face_size(&self.models.model);
             let c = &mut self.channels;
             c.resize(p.len(), 0.0);
             c[0] = p.s().abs().max(f64::MIN_POSITIVE).ln();
@@ -426,16 +740,26 @@ impl Tracker {
             c[5] = p.ty() / size;
             c[Params::N_POSE..].copy_from_slice(&p.as_slice()[Params::N_POSE..]);
             self.filter.filter(t, c);
-            p.set_s(c[0].exp().copysign(self.work.s()));
+            p.set_s(c[0].exp().copysign(self.current.s()));
             p.set_pitch(c[1]);
             p.set_yaw(c[2]);
             p.set_roll(c[3]);
             p.set_tx(c[4] * size);
             p.set_ty(c[5] * size);
             p.as_mut_slice()[Params::N_POSE..].copy_from_slice(&c[Params::N_POSE..]);
-            self.models
-                .model
-                .project_landmarks(&out.params, &mut out.landmarks);
         }
+        self.models
+            .model
+            .project_landmarks(&out.params, &mut out.landmarks);
     }
+}
+
+/// Intersection over union of two boxes `[x0, y0, x1, y1]`.
+fn iou(a: [f64; 4], b: [f64; 4]) -> f64 {
+    let iw = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
+    let ih = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
+    let inter = iw * ih;
+    let area = |r: [f64; 4]| (r[2] - r[0]).max(0.0) * (r[3] - r[1]).max(0.0);
+    let union = area(a) + area(b) - inter;
+    if union > 0.0 { inter / union } else { 0.0 }
 }

@@ -11,7 +11,7 @@ use facetrack::capture::SourceSpec;
 
 use super::app::Switch;
 use super::stats::{HISTORY_SECONDS, Stats};
-use super::track::{TrackMethod, TrackResult, TrackSettings, TrackStatus};
+use super::track::{CONFIDENCE_THRESHOLD, TrackMethod, TrackResult, TrackSettings, TrackStatus};
 use crate::render::{MeshStyle, ViewOptions};
 
 /// Width of the panel, in points.
@@ -312,6 +312,29 @@ impl Panel {
     }
 }
 
+/// The fit confidence as a bar, green at or above the tracker's threshold, red below it.
+fn confidence_bar(ui: &mut Ui, confidence: f64) {
+    ui.horizontal(|ui| {
+        ui.label("confidence")
+            .on_hover_text("whether the fitted landmarks sit on a face (0–1); below the threshold the frame is not tracked");
+        if !confidence.is_finite() {
+            ui.monospace("–");
+            return;
+        }
+        let color = if confidence >= CONFIDENCE_THRESHOLD {
+            Color32::from_rgb(60, 150, 80)
+        } else {
+            Color32::from_rgb(180, 60, 50)
+        };
+        ui.add(
+            egui::ProgressBar::new(confidence.clamp(0.0, 1.0) as f32)
+                .desired_height(12.0)
+                .fill(color)
+                .text(format!("{confidence:.2}")),
+        );
+    });
+}
+
 /// The fit shown: its method, pose, weights and largest expression coefficients.
 fn readouts(ui: &mut Ui, shown: Option<&TrackResult>) {
     let Some(r) = shown else {
@@ -327,8 +350,17 @@ fn readouts(ui: &mut Ui, shown: Option<&TrackResult>) {
         s.stages,
         if s.filter { " · filtered" } else { "" }
     ));
+    confidence_bar(ui, r.confidence);
     if r.status != TrackStatus::Tracking {
-        ui.label(RichText::new("no fit in this frame").weak());
+        let why = if r.confidence.is_finite() {
+            format!(
+                "no face in this frame: the best fit tried is below the confidence threshold ({:.2}); the detector searches every frame",
+                CONFIDENCE_THRESHOLD
+            )
+        } else {
+            "no face in this frame: the detector found none; it searches every frame".to_owned()
+        };
+        ui.label(RichText::new(why).weak());
         return;
     }
     let p = &r.params;
