@@ -194,9 +194,9 @@ const THRESHOLD_LOG_ODDS: f32 = 0.0;
 /// confident (log-odds): two real faces do not steal the track from each other.
 const SWITCH_MARGIN: f32 = 3.0;
 /// Seconds of source time between background searches while a face is tracked.
-const BACKGROUND_INTERVAL_S: f64 = 1.0;
+const BACKGROUND_INTERVAL_S: f64 = 2.0;
 /// Frames after which a file's or the demo's tracker waits for the background search's answer.
-const BACKGROUND_WAIT_FRAMES: usize = 30;
+const BACKGROUND_WAIT_FRAMES: usize = 60;
 /// Frames after the last tracked one during which recovery still starts from that fit.
 const RECOVERY_FRAMES: usize = 8;
 /// Detections tried when searching the whole frame, best score first.
