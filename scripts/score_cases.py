@@ -40,7 +40,7 @@ import subprocess
 import sys
 import time
 
-GROUPS = ['clean', 'fast', 'cuts', 'small', 'rotated']
+GROUPS = ['clean', 'fast', 'faster', 'cuts', 'small', 'rotated']
 CLIPS = ['d0', 'd3', 'd9', 'd10', 'd11', 'd14', 'd18', 's18', 's20', 's29']
 REFIND_NME = 10.0
 

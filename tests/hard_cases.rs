@@ -1,5 +1,5 @@
 //! The hard cases: the shared real clips made harder (every 4th frame, cuts between clips with
-//! face-free stretches, small faces, 45° in the image plane) by `scripts/hard_cases.py`, tracked
+//! face-free stretches, small faces, 45° in the image plane; every 6th frame of five clips too) by `scripts/hard_cases.py`, tracked
 //! with `facetrack track` and scored against the moved reference tracks by
 //! `scripts/score_cases.py`. One test a group; each fails with the whole table of its group.
 //!
@@ -171,6 +171,11 @@ fn clean_clips_are_tracked_throughout() {
 #[test]
 fn every_fourth_frame_is_tracked() {
     check("fast", 10);
+}
+
+#[test]
+fn every_sixth_frame_is_tracked() {
+    check("faster", 5);
 }
 
 #[test]
