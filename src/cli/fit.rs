@@ -177,6 +177,15 @@ impl Fitter<'_> {
         Ok(t0.elapsed().as_secs_f64() * 1e3)
     }
 
+    /// The landmarks of the last fit, `[u0, v0, …]`.
+    fn landmarks(&self, out: &mut Vec<f64>) {
+        out.clear();
+        match self {
+            Fitter::Ert { shape, .. } => out.extend(shape.iter().flatten()),
+            Fitter::Model { x, .. } | Fitter::Joint { x, .. } => out.extend_from_slice(x),
+        }
+    }
+
     fn line<'b>(
         &'b mut self,
         image: &'b str,
@@ -351,14 +360,18 @@ pub fn run(args: FitArgs) -> Result<()> {
             boxes.as_ref(),
             detector.as_mut(),
             &mut gray,
-            |g, b| fitter.fit(g, b, stages),
+            |g, b| {
+                let ms = fitter.fit(g, b, stages)?;
+                fitter.landmarks(&mut landmarks);
+                Ok((ms, confidence.score(g, &landmarks, &mut confidence_scratch)))
+            },
         );
         let line = match outcome {
             Ok((face_box, time_ms)) => {
+                fitter.landmarks(&mut landmarks);
+                let c = confidence.score(&gray, &landmarks, &mut confidence_scratch);
                 let mut line = fitter.line(name, &face_box, args.method, time_ms);
-                landmarks.clear();
-                landmarks.extend(line.landmarks_2d.iter().flatten());
-                line.confidence = confidence.score(&gray, &landmarks, &mut confidence_scratch);
+                line.confidence = c;
                 serde_json::to_string(&line)
             }
             // A single image has nothing else to save: its error is the command's.
@@ -400,14 +413,19 @@ pub fn run(args: FitArgs) -> Result<()> {
     Ok(())
 }
 
-/// Loads one image, finds its box and runs `fit` on it.
+/// Detections fitted per image; the most confident fit wins.
+const CANDIDATES: usize = 4;
+
+/// Loads one image, finds its box and runs `fit` on it. `fit` returns its result and the fit
+/// confidence; with the detector, up to [`CANDIDATES`] faces are fitted and the most confident is
+/// fitted last (so the fitter holds it).
 fn fit_one<T>(
     path: &Path,
     name: &str,
     boxes: Option<&HashMap<String, FaceBox>>,
     detector: Option<&mut FaceDetector>,
     gray: &mut GrayImage,
-    fit: impl FnOnce(&GrayImage, &FaceBox) -> Result<T>,
+    mut fit: impl FnMut(&GrayImage, &FaceBox) -> Result<(T, f64)>,
 ) -> Result<(FaceBox, T)> {
     let face_box = match boxes {
         Some(b) => *b
@@ -417,11 +435,29 @@ fn fit_one<T>(
     };
     let rgb = load_rgb(path)?;
     gray.set_from_rgb(rgb.width, rgb.height, &rgb.data);
-    let face_box = match detector {
-        Some(d) => d.detect_best(gray).context("no face found")?.face_box,
-        None => face_box,
+    let Some(d) = detector else {
+        return Ok((face_box, fit(gray, &face_box)?.0));
     };
-    Ok((face_box, fit(gray, &face_box)?))
+    let found = d.detect(gray);
+    anyhow::ensure!(!found.is_empty(), "no face found");
+    let mut best: Option<(usize, f64)> = None;
+    let mut last = None;
+    for (i, det) in found.iter().take(CANDIDATES).enumerate() {
+        // A detection the cascade cannot fit is no candidate.
+        let Ok((result, confidence)) = fit(gray, &det.face_box) else {
+            continue;
+        };
+        if best.is_none_or(|(_, c)| confidence > c) {
+            best = Some((i, confidence));
+        }
+        last = Some((i, result));
+    }
+    let (i, _) = best.context("no face found that the cascade could fit")?;
+    let face_box = found[i].face_box;
+    match last {
+        Some((j, result)) if j == i => Ok((face_box, result)),
+        _ => Ok((face_box, fit(gray, &face_box)?.0)),
+    }
 }
 
 /// (name as written in the output and looked up in --boxes, path) for each image to fit.
