@@ -4,6 +4,7 @@
 pub mod box_frame;
 pub mod cascade;
 pub mod cholesky;
+pub mod in_plane;
 pub mod joint;
 pub mod parm;
 pub mod parm_joint;
@@ -16,6 +17,9 @@ pub mod training_set;
 pub mod visibility;
 
 pub use cascade::{Cascade, FitError, FitScratch, ParamUpdate};
+pub use in_plane::{
+    InPlaneError, PlaneTransform, TurnedBox, UprightFit, UprightView, in_plane_angle,
+};
 pub use joint::{
     JointConfig, JointError, JointScratch, JointSolver, JointWeights, adaptive_weights,
 };
