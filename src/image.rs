@@ -75,10 +75,16 @@ impl GrayImage {
         }
     }
 
-    fn resize(&mut self, width: usize, height: usize) {
+    /// Makes the image `width × height` for the caller to fill through [`Self::pixels_mut`],
+    /// reusing the allocation (pixel values are left as they were, not cleared).
+    pub fn resize(&mut self, width: usize, height: usize) {
         self.width = width;
         self.height = height;
         self.data.resize(width * height, 0);
+    }
+
+    pub fn pixels_mut(&mut self) -> &mut [u8] {
+        &mut self.data
     }
 }
 

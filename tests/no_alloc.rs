@@ -99,3 +99,58 @@ fn demo_frames_do_not_allocate() {
     }
     assert_eq!(allocations() - before, 0);
 }
+
+#[test]
+fn an_upright_fit_does_not_allocate_once_grown() {
+    use facetrack::align::ShapePredictor;
+    use facetrack::capture::load_rgb;
+    use facetrack::eval::aflw2000::read_annotations;
+    use facetrack::fit::{Cascade, ParamUpdate, PlaneTransform, RegressorCascade, UprightFit};
+    use facetrack::image::GrayImage;
+
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let model = MorphableModel::from_bytes(
+        &std::fs::read(root.join("models").join(MODEL_FILE_NAME)).unwrap(),
+    )
+    .unwrap();
+    let predictor = ShapePredictor::from_dlib_bytes(
+        &std::fs::read("/usr/share/dlib/shape_predictor_68_face_landmarks.dat")
+            .expect("dlib's shape predictor: apt-get install libdlib-data"),
+    )
+    .unwrap();
+    let update = ParamUpdate::Regression(
+        RegressorCascade::from_bytes(&std::fs::read(root.join("models/parm_track.bin")).unwrap())
+            .unwrap(),
+    );
+    let cascade = Cascade::new(&model, &predictor, &update);
+    let aflw = root.join("../shared/data/aflw2000-3d");
+    let a = &read_annotations(&aflw.join("annotations.jsonl")).unwrap()[0];
+    let rgb = load_rgb(&aflw.join("images").join(&a.image)).unwrap();
+    let mut gray = GrayImage::default();
+    gray.set_from_rgb(rgb.width, rgb.height, &rgb.data);
+    let truth = Params::from_dataset(&a.pose, &a.shape_para, &a.exp_para, a.height, &model)
+        .unwrap()
+        .with_dims(update.n_id(), update.n_exp());
+    // The photo turned by 60°, and the face's parameters with it.
+    let (t, w, h) = PlaneTransform::whole_image(gray.width(), gray.height(), -1.0, 1.0);
+    let mut turned = facetrack::fit::UprightView::default();
+    turned.set(&gray, t, w, h);
+    let mut start = Params::zeros(0, 0);
+    t.params_to_view(&truth, &mut start);
+
+    let mut scratch = cascade.scratch();
+    let mut fit = UprightFit::new(&model);
+    let mut p = start.clone();
+    let mut run = |p: &mut Params| {
+        for angle in [1.0, 0.9, 1.1] {
+            p.clone_from(&start);
+            fit.fit(&cascade, &mut scratch, turned.image(), p, angle, 7)
+                .unwrap();
+        }
+    };
+    run(&mut p);
+
+    let before = allocations();
+    run(&mut p);
+    assert_eq!(allocations() - before, 0);
+}

@@ -5,6 +5,7 @@ pub mod box_frame;
 pub mod cascade;
 pub mod cholesky;
 pub mod confidence_training;
+pub mod in_plane;
 pub mod joint;
 pub mod parm;
 pub mod parm_joint;
@@ -18,6 +19,9 @@ pub mod visibility;
 pub mod warm_start;
 
 pub use cascade::{Cascade, FitError, FitScratch, ParamUpdate};
+pub use in_plane::{
+    InPlaneError, PlaneTransform, TurnedBox, UprightFit, UprightView, in_plane_angle,
+};
 pub use joint::{
     JointConfig, JointError, JointScratch, JointSolver, JointWeights, adaptive_weights,
 };
