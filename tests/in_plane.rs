@@ -10,13 +10,13 @@ use facetrack::align::ShapePredictor;
 use facetrack::align::detect::{points, square_box_around};
 use facetrack::eval::faces::{Split, load_faces};
 use facetrack::fit::training_set::FaceSample;
+use facetrack::fit::warm_start::fit_from_previous;
 use facetrack::fit::{
     Cascade, ParamUpdate, PlaneTransform, RegressorCascade, TurnedBox, UprightFit, UprightView,
     in_plane_angle,
 };
 use facetrack::image::GrayImage;
 use facetrack::model::{MorphableModel, Params};
-use facetrack::track::warm_start::fit_from_previous;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 

@@ -32,8 +32,8 @@ use crate::capture::RgbImage;
 use crate::fit::box_frame::model_face_size;
 use crate::fit::joint::{JointSolver, JointWeights};
 use crate::fit::parm_joint::{ParmJoint, ParmJointScratch};
-use crate::fit::warm_start::{WarmStartError, box_around, fit_from_previous};
-use crate::fit::{Cascade, FitScratch, ParamUpdate};
+use crate::fit::warm_start::{WarmStartError, box_around};
+use crate::fit::{Cascade, FitScratch, ParamUpdate, UprightFit, in_plane_angle};
 use crate::image::GrayImage;
 use crate::model::{MorphableModel, Params};
 
@@ -193,6 +193,9 @@ const THRESHOLD_LOG_ODDS: f32 = 0.0;
 /// A face found in the background replaces the tracked one only when its fit is this much more
 /// confident (log-odds): two real faces do not steal the track from each other.
 const SWITCH_MARGIN: f32 = 3.0;
+/// A head rolled this far in the image (radians, 30°) is fitted in an upright view of its region:
+/// the cascades were trained on heads within about ±30° of upright.
+const UPRIGHT_ANGLE: f64 = 30.0 * std::f64::consts::PI / 180.0;
 /// Seconds of source time between background searches while a face is tracked.
 const BACKGROUND_INTERVAL_S: f64 = 2.0;
 /// Frames after which a file's or the demo's tracker waits for the background search's answer.
@@ -278,6 +281,8 @@ pub struct Tracker {
     scratch: [ParmJointScratch; 3],
     acquire_scratch: FitScratch,
     confidence_scratch: ConfidenceScratch,
+    /// The upright view a rolled head is fitted in.
+    upright: UprightFit,
     /// The last tracked fit, unfiltered: the next frame's start.
     current: Params,
     current_t: f64,
@@ -356,6 +361,7 @@ impl Tracker {
             scratch,
             acquire_scratch,
             confidence_scratch: ConfidenceScratch::default(),
+            upright: UprightFit::new(&models.model),
             current: zeros.clone(),
             current_t: 0.0,
             previous: zeros.clone(),
@@ -520,10 +526,20 @@ impl Tracker {
         if self.best.log_odds >= THRESHOLD_LOG_ODDS {
             return;
         }
-        let Some(face_box) = box_around(&self.models.model, &self.current, &mut self.x) else {
-            return;
+        // The cold start in the box around the last fit, upright: the box the face stands in.
+        let angle = in_plane_angle(&self.current);
+        let model = &self.models.model;
+        let face_box = if angle.abs() >= UPRIGHT_ANGLE {
+            self.upright
+                .enter(model, &self.gray, &self.current, angle)
+                .ok()
+                .map(|b| (b, angle))
+        } else {
+            box_around(model, &self.current, &mut self.x).map(|b| (b, 0.0))
         };
-        self.try_cold(&face_box, out);
+        if let Some((face_box, angle)) = face_box {
+            self.try_cold(&face_box, angle, out);
+        }
     }
 
     /// Writes the constant-velocity prediction for time `t` into `work`; `false` (and `work`
@@ -577,14 +593,21 @@ impl Tracker {
     }
 
     /// Fits from the cold start in `face_box` with the box cascade, then with the chosen method,
-    /// and keeps it if it is the frame's best. Allocates (a recovery, not a tracked frame).
-    fn try_cold(&mut self, face_box: &FaceBox, out: &mut TrackOutput) {
+    /// and keeps it if it is the frame's best. With an `angle`, `face_box` is in the upright view
+    /// [`Self::upright`] holds (made by the caller) and the fit is carried back from it.
+    /// Allocates (a recovery, not a tracked frame).
+    fn try_cold(&mut self, face_box: &FaceBox, angle: f64, out: &mut TrackOutput) {
         let models = Arc::clone(&self.models);
         let cold = Cascade::new(&models.model, &models.predictor, &models.acquire);
         let mut p = cold.cold_start(face_box);
+        let image = if angle == 0.0 {
+            &self.gray
+        } else {
+            self.upright.parts_mut().0
+        };
         let fitted = cold
             .fit(
-                &self.gray,
+                image,
                 face_box,
                 &mut p,
                 usize::MAX,
@@ -595,7 +618,17 @@ impl Tracker {
         if !fitted {
             return;
         }
-        self.work = p.with_dims(models.joint.n_id(), models.joint.n_exp());
+        let p = p.with_dims(models.joint.n_id(), models.joint.n_exp());
+        if angle == 0.0 {
+            self.work = p;
+        } else {
+            // Carried back with the roll taken nearest the angle the face was found at.
+            self.work = p.clone();
+            self.work.set_roll(angle);
+            self.work.set_pitch(0.0);
+            *self.upright.parts_mut().1 = p;
+            self.upright.leave(&mut self.work);
+        }
         let fitted = self.fit_work(out);
         let weights = out.weights.take();
         self.consider(fitted.is_ok(), Start::Cold, None, weights);
@@ -652,7 +685,7 @@ impl Tracker {
                 .take(MAX_CANDIDATES),
         );
         for d in &found {
-            self.try_cold(&d.face_box, out);
+            self.try_cold(&d.face_box, 0.0, out);
             if self.best.log_odds >= THRESHOLD_LOG_ODDS + SWITCH_MARGIN {
                 break;
             }
@@ -683,7 +716,7 @@ impl Tracker {
                 let held = self.best.log_odds;
                 let replaced = self.best.replaced;
                 self.best.log_odds = held + SWITCH_MARGIN;
-                self.try_cold(&b, out);
+                self.try_cold(&b, 0.0, out);
                 if self.best.replaced == replaced {
                     self.best.log_odds = held;
                 }
@@ -699,28 +732,38 @@ impl Tracker {
         }
     }
 
-    /// The chosen method's warm-start fit of `work`, in the square box around its landmarks.
+    /// The chosen method's warm-start fit of `work`, in the square box around its landmarks —
+    /// in an upright view of the face when its head is rolled by [`UPRIGHT_ANGLE`] or more, as the
+    /// cascades were trained on heads near upright.
     fn fit_work(&mut self, out: &mut TrackOutput) -> Result<(), WarmStartError> {
         let s = self.settings;
-        let cascade = self.models.cascade(s.method);
+        let models = &self.models;
+        let cascade = models.cascade(s.method);
         let scratch = &mut self.scratch[s.method.index()];
-        if !s.joint {
-            let x = &mut self.x;
-            return fit_from_previous(
+        let angle = in_plane_angle(&self.work);
+        let weights = if angle.abs() >= UPRIGHT_ANGLE {
+            let face_box = self
+                .upright
+                .enter(&models.model, &self.gray, &self.work, angle)
+                .map_err(|_| WarmStartError::NoFace)?;
+            let (image, p) = self.upright.parts_mut();
+            let weights = fit_in(&cascade, &models.joint, s, image, &face_box, p, scratch)?;
+            self.upright.leave(&mut self.work);
+            weights
+        } else {
+            let face_box =
+                box_around(&models.model, &self.work, &mut self.x).ok_or(WarmStartError::NoFace)?;
+            fit_in(
                 &cascade,
+                &models.joint,
+                s,
                 &self.gray,
+                &face_box,
                 &mut self.work,
-                s.stages,
-                &mut scratch.fit,
-                x,
-            )
-            .map(|_| ());
-        }
-        let face_box = box_around(&self.models.model, &self.work, &mut self.x)
-            .ok_or(WarmStartError::NoFace)?;
-        let joint = ParmJoint::new(cascade, &self.models.joint);
-        let weights = joint.fit(&self.gray, &face_box, &mut self.work, s.stages, scratch)?;
-        out.weights = Some(weights);
+                scratch,
+            )?
+        };
+        out.weights = weights;
         Ok(())
     }
 
@@ -752,6 +795,24 @@ impl Tracker {
             .model
             .project_landmarks(&out.params, &mut out.landmarks);
     }
+}
+
+/// The chosen method's fit of `p` in `image` from `face_box`; the joint's weights when it ran.
+fn fit_in(
+    cascade: &Cascade<'_>,
+    joint: &JointSolver,
+    s: TrackSettings,
+    image: &GrayImage,
+    face_box: &FaceBox,
+    p: &mut Params,
+    scratch: &mut ParmJointScratch,
+) -> Result<Option<JointWeights>, WarmStartError> {
+    if s.joint {
+        let weights = ParmJoint::new(*cascade, joint).fit(image, face_box, p, s.stages, scratch)?;
+        return Ok(Some(weights));
+    }
+    cascade.fit(image, face_box, p, s.stages, &mut scratch.fit, |_, _, _| {})?;
+    Ok(None)
 }
 
 /// Intersection over union of two boxes `[x0, y0, x1, y1]`.
