@@ -23,6 +23,8 @@ shared/tools/video_score.py on the CSV twice, plainly and with --consensus ($FAC
                        segment never found counts as its whole length (and is listed below)
   fps                  the tracker's own summary
   conf                 mean of a `confidence` column or summary field, where there is one
+                       (--json also holds confidence_tracked_min: the lowest confidence of a
+                       frame with success=1)
 
 then a line with the worst case of each column, and notes (a failed run, CSV rows missing or
 outside the video, a frame column that is not the 0-based index). --cases takes case names, group
@@ -261,6 +263,8 @@ def score_case(args, video_score, name):
     if has_conf:
         vals = [r['confidence'] for r in rows.values() if r['confidence'] is not None]
         conf = statistics.fmean(vals) if vals else None
+        tracked_conf = [r['confidence'] for r in rows.values() if r['success'] and r['confidence'] is not None]
+        res['confidence_tracked_min'] = min(tracked_conf) if tracked_conf else None
         noref = [r['confidence'] for i, r in rows.items() if r['confidence'] is not None and not ref.get(i)]
         if noref:
             res['confidence_no_ref'] = statistics.fmean(noref)

@@ -1,7 +1,7 @@
-//! The hard cases: the shared real clips made harder (every 4th frame, cuts between clips with
-//! face-free stretches, small faces, 45° in the image plane; every 6th frame of five clips too) by `scripts/hard_cases.py`, tracked
-//! with `facetrack track` and scored against the moved reference tracks by
-//! `scripts/score_cases.py`. One test a group; each fails with the whole table of its group.
+//! The hard cases: the shared real clips made harder (every 4th and every 6th frame, cuts between
+//! clips with face-free stretches, small faces, 45° in the image plane) by
+//! `scripts/hard_cases.py`, tracked with `facetrack track` and scored against the moved reference
+//! tracks by `scripts/score_cases.py`. One test a group; each fails with the whole table of its group.
 //!
 //! Needs `python3` and `ffmpeg` on PATH (the test passes with a note on stderr without them) and
 //! the shared clips (`../shared/data/video/`, or `$FACETRACK_SHARED`). The cases are made once
@@ -16,6 +16,8 @@ const MIN_TRACKED: f64 = 0.99;
 const MAX_FAIL10: f64 = 0.01;
 /// Frames from a face segment's first frame (cuts) to its first frame tracked within 10 % NME.
 const MAX_REFIND_FRAMES: u64 = 3;
+/// The tracker's threshold (`facetrack::track::CONFIDENCE_THRESHOLD`).
+const CONFIDENCE_THRESHOLD: f64 = facetrack::track::CONFIDENCE_THRESHOLD;
 /// The tracking method every case is run with.
 const METHOD: &str = "parm";
 
@@ -115,6 +117,14 @@ fn misses(case: &serde_json::Value, cuts: bool) -> Vec<String> {
         Some(0) => {}
         Some(n) => out.push(format!("tracked_without_ref {n} > 0")),
         None => out.push("tracked_without_ref: no figure".to_owned()),
+    }
+    // No frame is reported tracked below the tracker's confidence threshold.
+    if let Some(c) = case["confidence_tracked_min"].as_f64()
+        && c < CONFIDENCE_THRESHOLD
+    {
+        out.push(format!(
+            "a tracked frame's confidence {c:.3} < {CONFIDENCE_THRESHOLD}"
+        ));
     }
     if cuts {
         match case["refind"].as_u64() {
