@@ -538,7 +538,7 @@ impl Tracker {
             box_around(model, &self.current, &mut self.x).map(|b| (b, 0.0))
         };
         if let Some((face_box, angle)) = face_box {
-            self.try_cold(&face_box, angle, out);
+            self.try_cold(&face_box, angle, true, out);
         }
     }
 
@@ -594,9 +594,13 @@ impl Tracker {
 
     /// Fits from the cold start in `face_box` with the box cascade, then with the chosen method,
     /// and keeps it if it is the frame's best. With an `angle`, `face_box` is in the upright view
-    /// [`Self::upright`] holds (made by the caller) and the fit is carried back from it.
+    /// [`Self::upright`] holds (made by the caller) and the fit is carried back from it. With
+    /// `same_face` (the box is where the face tracked until a moment ago was), it is fitted a
+    /// second time with the track's identity, and the more confident of the two wins: the cold
+    /// cascade's identity from one frame is rougher than the track's (the warm cascades hardly
+    /// change it afterwards), but after a cut to another person the new one is right.
     /// Allocates (a recovery, not a tracked frame).
-    fn try_cold(&mut self, face_box: &FaceBox, angle: f64, out: &mut TrackOutput) {
+    fn try_cold(&mut self, face_box: &FaceBox, angle: f64, same_face: bool, out: &mut TrackOutput) {
         let models = Arc::clone(&self.models);
         let cold = Cascade::new(&models.model, &models.predictor, &models.acquire);
         let mut p = cold.cold_start(face_box);
@@ -629,9 +633,17 @@ impl Tracker {
             *self.upright.parts_mut().1 = p;
             self.upright.leave(&mut self.work);
         }
+        let start = self.work.clone();
         let fitted = self.fit_work(out);
         let weights = out.weights.take();
         self.consider(fitted.is_ok(), Start::Cold, None, weights);
+        if same_face {
+            self.work = start;
+            self.work.id_mut().copy_from_slice(self.current.id());
+            let fitted = self.fit_work(out);
+            let weights = out.weights.take();
+            self.consider(fitted.is_ok(), Start::Cold, None, weights);
+        }
     }
 
     /// Judges `work` — the loss checks, then the confidence — and keeps it if it beats the best.
@@ -684,8 +696,21 @@ impl Tracker {
                 .into_iter()
                 .take(MAX_CANDIDATES),
         );
+        // A detection over the face tracked until a moment ago is most likely that face.
+        let recent = self.has_current && self.since_tracked <= RECOVERY_FRAMES;
+        let last = if recent {
+            self.models
+                .model
+                .project_landmarks(&self.current, &mut self.x);
+            let (lo, hi) = bounds(points(&self.x));
+            [lo[0], lo[1], hi[0], hi[1]]
+        } else {
+            [0.0; 4]
+        };
         for d in &found {
-            self.try_cold(&d.face_box, 0.0, out);
+            let b = d.face_box;
+            let same_face = recent && iou(last, [b.left, b.top, b.right, b.bottom]) > 0.3;
+            self.try_cold(&d.face_box, 0.0, same_face, out);
             if self.best.log_odds >= THRESHOLD_LOG_ODDS + SWITCH_MARGIN {
                 break;
             }
@@ -716,7 +741,7 @@ impl Tracker {
                 let held = self.best.log_odds;
                 let replaced = self.best.replaced;
                 self.best.log_odds = held + SWITCH_MARGIN;
-                self.try_cold(&b, 0.0, out);
+                self.try_cold(&b, 0.0, false, out);
                 if self.best.replaced == replaced {
                     self.best.log_odds = held;
                 }
