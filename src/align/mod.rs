@@ -3,6 +3,7 @@
 pub mod detect;
 mod dlib_format;
 mod ert;
+pub mod face_search;
 
 pub use dlib_format::DlibModelError;
 pub use ert::{ErtError, ErtScratch, FaceBox, Point2, ShapePredictor, dlib_round};
