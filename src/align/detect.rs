@@ -75,6 +75,19 @@ impl FaceDetector {
         Ok(Self { inner, map })
     }
 
+    /// Faces larger than `px` pixels are not looked for (0: no limit), which spares the pyramid's
+    /// coarse levels.
+    pub fn set_max_face_size(&mut self, px: u32) {
+        self.inner.set_max_face_size(px);
+    }
+
+    /// The detector's own minimum face size (20 at least: rustface refuses less). rustface 0.1.7
+    /// does not act on it: its pyramid starts at 1×, so faces under its 40-pixel window go unseen
+    /// whatever this says (`tests/detect_recall.rs` measures it).
+    pub fn set_min_face_size(&mut self, px: u32) {
+        self.inner.set_min_face_size(px.max(20));
+    }
+
     /// Every face found, best score first.
     pub fn detect(&mut self, image: &GrayImage) -> Vec<Detection> {
         // rustface panics on images smaller than its window.

@@ -3,6 +3,7 @@
 pub mod detect;
 mod dlib_format;
 mod ert;
+pub mod face_search;
 pub mod fit_confidence;
 
 pub use dlib_format::DlibModelError;
