@@ -199,7 +199,6 @@ fn small_faces_in_large_frames_are_tracked() {
 }
 
 #[test]
-#[ignore = "needs the detector to find faces turned 45° (in progress)"]
 fn faces_turned_45_degrees_in_the_image_are_tracked() {
     check("rotated", 2);
 }

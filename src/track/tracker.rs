@@ -26,6 +26,7 @@ use super::background_detection::BackgroundDetector;
 use super::loss::{self, LossReason};
 use super::one_euro::{OneEuroFilter, OneEuroSettings};
 use crate::align::detect::{Detection, DetectorModelError, FaceDetector, bounds, points};
+use crate::align::face_search::{FaceSearch, SearchPass, SearchPasses};
 use crate::align::fit_confidence::logistic;
 use crate::align::{ConfidenceScratch, FaceBox, FitConfidence, ShapePredictor};
 use crate::capture::RgbImage;
@@ -273,6 +274,11 @@ pub struct Tracker {
     models: Arc<TrackerModels>,
     settings: TrackSettings,
     detector: FaceDetector,
+    /// The detector on turned views of the frame, when the plain search finds no face.
+    search: FaceSearch,
+    /// Frames in a row not tracked, and the turned view to search next.
+    searching_frames: usize,
+    turn_cursor: usize,
     background: Option<BackgroundDetector>,
     /// Whether frames come from a live source (a background search's answer is never waited for).
     live: bool,
@@ -355,6 +361,9 @@ impl Tracker {
         let zeros = Params::zeros(n_id, n_exp);
         Ok(Self {
             detector: FaceDetector::new()?,
+            search: FaceSearch::new(SearchPasses::TURNED)?,
+            searching_frames: 0,
+            turn_cursor: 0,
             background: BackgroundDetector::start(),
             live: false,
             gray: GrayImage::default(),
@@ -468,6 +477,11 @@ impl Tracker {
         }
 
         let tracked = self.best.log_odds >= THRESHOLD_LOG_ODDS;
+        self.searching_frames = if tracked {
+            0
+        } else {
+            self.searching_frames.saturating_add(1)
+        };
         if !tracked {
             let had_face = self.has_current && self.since_tracked == 0;
             self.since_tracked = self.since_tracked.saturating_add(1);
@@ -716,6 +730,31 @@ impl Tracker {
             }
         }
         self.detections = found;
+        if self.best.log_odds < THRESHOLD_LOG_ODDS {
+            self.search_turned_views(out);
+        }
+    }
+
+    /// The detector on views of the frame turned by ±45° and ±90°, for heads rolled further than
+    /// it finds upright; a face found is fitted in an upright view of it. All four views on the
+    /// first frame of a search (a start, a cut, a loss), then one a frame in turn: each costs a
+    /// detection of a frame the size of the diagonal.
+    fn search_turned_views(&mut self, out: &mut TrackOutput) {
+        use std::f64::consts::{FRAC_PI_2, FRAC_PI_4};
+        const ANGLES: [f64; 4] = [FRAC_PI_4, -FRAC_PI_4, FRAC_PI_2, -FRAC_PI_2];
+        let views = if self.searching_frames == 0 { 4 } else { 1 };
+        for k in 0..views {
+            let angle = ANGLES[(self.turn_cursor + k) % ANGLES.len()];
+            if let Some(found) = self.search.run(&self.gray, SearchPass::Turned(angle))
+                && let Ok(face_box) = self.upright.enter_box(&self.gray, &found.turned_box())
+            {
+                self.try_cold(&face_box, found.angle(), false, out);
+                if self.best.log_odds >= THRESHOLD_LOG_ODDS {
+                    break;
+                }
+            }
+        }
+        self.turn_cursor = (self.turn_cursor + views) % ANGLES.len();
     }
 
     /// While a face is tracked: starts a background search now and then, and weighs the faces it
