@@ -16,7 +16,9 @@ use std::process::Command;
 use std::time::Instant;
 
 use facetrack::align::detect::FaceDetector;
-use facetrack::align::face_search::{FaceSearch, FoundFace, SearchPass, SearchPasses};
+use facetrack::align::face_search::{
+    CONFIDENT_SCORE, FaceSearch, FoundFace, SearchPass, SearchPasses,
+};
 use facetrack::capture::load_rgb;
 use facetrack::fit::in_plane_angle;
 use facetrack::image::GrayImage;
@@ -100,6 +102,14 @@ impl Variant {
         }
     }
 
+    /// How far the clip's heads are rolled further.
+    fn turn(&self) -> f64 {
+        match *self {
+            Variant::Turned(a, _) => a,
+            _ => 0.0,
+        }
+    }
+
     fn scale(&self) -> f64 {
         match *self {
             Variant::Small(k) => 1.0 / f64::from(k),
@@ -114,8 +124,18 @@ struct Frame {
     lo: [f64; 2],
     hi: [f64; 2],
     side: f64,
+    /// The head's in-plane angle (radians, `in_plane_angle` of the reference pose).
+    angle: f64,
     /// The row of the table it counts in.
     group: String,
+}
+
+fn pose_angle(pitch: f64, yaw: f64, roll: f64) -> f64 {
+    let mut pose = Params::zeros(0, 0);
+    pose.set_pitch(pitch);
+    pose.set_yaw(yaw);
+    pose.set_roll(roll);
+    in_plane_angle(&pose)
 }
 
 fn bounds(points: impl Iterator<Item = [f64; 2]>) -> ([f64; 2], [f64; 2]) {
@@ -181,12 +201,14 @@ fn clip_frames(clip: &str, variant: Variant) -> Vec<Frame> {
             .map(|p| [p[0].as_f64().unwrap(), p[1].as_f64().unwrap()])
             .collect();
         let (lo0, hi0) = bounds(pts.iter().copied());
+        let deg = |k: &str| v["pose_deg"][k].as_f64().unwrap().to_radians();
         let (lo, hi) = bounds(pts.iter().map(|&p| variant.place(p, input, output)));
         frames.push(Frame {
             path,
             lo,
             hi,
             side: (hi0[0] - lo0[0]).max(hi0[1] - lo0[1]) * variant.scale(),
+            angle: pose_angle(deg("pitch"), deg("yaw"), deg("roll")) + variant.turn(),
             group: format!("{clip} {}", variant.name()),
         });
     }
@@ -217,16 +239,18 @@ fn aflw_frames() -> (Vec<Frame>, Vec<String>) {
             .map(|p| [p[0].as_f64().unwrap(), p[1].as_f64().unwrap()]);
         let (lo, hi) = bounds(pts);
         let yaw = v["pose"]["yaw"].as_f64().unwrap().to_degrees().abs();
-        let mut pose = Params::zeros(0, 0);
-        pose.set_pitch(v["pose"]["pitch"].as_f64().unwrap());
-        pose.set_yaw(v["pose"]["yaw"].as_f64().unwrap());
-        pose.set_roll(v["pose"]["roll"].as_f64().unwrap());
-        let roll = in_plane_angle(&pose).to_degrees().abs();
+        let angle = pose_angle(
+            v["pose"]["pitch"].as_f64().unwrap(),
+            v["pose"]["yaw"].as_f64().unwrap(),
+            v["pose"]["roll"].as_f64().unwrap(),
+        );
+        let roll = angle.to_degrees().abs();
         frames.push(Frame {
             path: dir.join("images").join(v["image"].as_str().unwrap()),
             lo,
             hi,
             side: (hi[0] - lo[0]).max(hi[1] - lo[1]),
+            angle,
             group: bucket(yaw, &[0.0, 30.0, 60.0], "|yaw|", "[60, 90]"),
         });
         roll_groups.push(bucket(roll, &[0.0, 15.0, 30.0, 45.0], "|in-plane|", "≥ 45"));
@@ -239,6 +263,8 @@ struct Found {
     centre: [f64; 2],
     side: f64,
     score: f64,
+    /// The angle of the view it was found in.
+    angle: f64,
 }
 
 impl From<FoundFace> for Found {
@@ -247,8 +273,17 @@ impl From<FoundFace> for Found {
             centre: f.centre(),
             side: f.side(),
             score: f.detection.score,
+            angle: f.angle(),
         }
     }
+}
+
+/// Whether the view a face was found in shows it within 30° of upright: a cold fit there works
+/// (`tests/in_plane.rs`: from 30° on, the fit's error grows fast).
+fn upright_enough(f: &Frame, d: &Found) -> bool {
+    use std::f64::consts::{PI, TAU};
+    let off = (f.angle - d.angle + PI).rem_euclid(TAU) - PI;
+    off.abs() <= 30f64.to_radians()
 }
 
 const PASSES: [SearchPass; 6] = [
@@ -260,31 +295,38 @@ const PASSES: [SearchPass; 6] = [
     SearchPass::Turned(-FRAC_PI_2),
 ];
 
-/// The modes compared: groups of passes (indices into `PASSES`) tried in order, as
-/// `FaceSearch::find` tries them, and the score from which an extra pass's face ends the search.
-/// The plain pass's face always does; below the score the search goes on, and the best face of
-/// all the passes run wins.
+/// The modes compared: groups of passes (indices into `PASSES`) tried in order, and the score
+/// from which a face ends the search (below it the search goes on and the best face of all the
+/// passes run wins). `FaceSearch::find` is the last three, less its orienting step; 0 is the
+/// first face found.
 const MODES: [(&str, &[&[usize]], f64); 7] = [
     ("plain", &[&[0]], 0.0),
-    ("+2×", &[&[0], &[1]], 0.0),
-    ("+±45°", &[&[0], &[2, 3]], 0.0),
-    ("+±45°,±90°", &[&[0], &[2, 3], &[4, 5]], 0.0),
-    ("+±45°,±90°, on below 8", &[&[0], &[2, 3], &[4, 5]], 8.0),
-    ("all", &[&[0], &[1], &[2, 3], &[4, 5]], 0.0),
-    ("all, on below 8", &[&[0], &[1], &[2, 3], &[4, 5]], 8.0),
+    ("+2×, first", &[&[0], &[1]], 0.0),
+    ("+±45°, first", &[&[0], &[2, 3]], 0.0),
+    ("+±45°,±90°, first", &[&[0], &[2, 3], &[4, 5]], 0.0),
+    ("find +2×", &[&[0], &[1]], CONFIDENT_SCORE),
+    ("find TURNED", &[&[0], &[2, 3], &[4, 5]], CONFIDENT_SCORE),
+    ("find ALL", &[&[0], &[1], &[2, 3], &[4, 5]], CONFIDENT_SCORE),
 ];
 
-/// Each pass's best face on one frame, and the plain pass with the minimum face size at 20.
+/// Where `search` puts what `FaceSearch::find` returns with `SearchPasses::TURNED` (oriented).
+const FIND_TURNED: usize = PASSES.len();
+
+/// Each pass's best face on one frame, `FaceSearch::find`'s with `TURNED`, and the plain pass's
+/// with the minimum face size at 20.
 fn search(
     frame: &Frame,
     search: &mut (FaceSearch, FaceDetector),
     min20: bool,
 ) -> Vec<Option<Found>> {
     let image = gray(&frame.path);
+    search.0.set_passes(SearchPasses::ALL);
     let mut out: Vec<Option<Found>> = PASSES
         .iter()
         .map(|&pass| search.0.run(&image, pass).map(Found::from))
         .collect();
+    search.0.set_passes(SearchPasses::TURNED);
+    out.push(search.0.find(&image).map(Found::from));
     if min20 {
         out.push(search.1.detect_best(&image).map(|d| Found {
             centre: [
@@ -293,6 +335,7 @@ fn search(
             ],
             side: d.face_box.right - d.face_box.left,
             score: d.score,
+            angle: 0.0,
         }));
     }
     out
@@ -300,13 +343,13 @@ fn search(
 
 fn mode_result(found: &[Option<Found>], groups: &[&[usize]], confident: f64) -> Option<Found> {
     let mut best: Option<Found> = None;
-    for (k, g) in groups.iter().enumerate() {
+    for g in groups {
         for d in g.iter().filter_map(|&i| found[i]) {
             if best.is_none_or(|b| d.score > b.score) {
                 best = Some(d);
             }
         }
-        if best.is_some_and(|b| k == 0 || b.score >= confident) {
+        if best.is_some_and(|b| b.score >= confident) {
             break;
         }
     }
@@ -329,7 +372,7 @@ fn table(
     results: &[Vec<Option<Found>>],
     sort: bool,
 ) {
-    let with_min20 = results.first().is_some_and(|r| r.len() > PASSES.len());
+    let with_min20 = results.first().is_some_and(|r| r.len() > FIND_TURNED + 1);
     let mut names: Vec<&String> = Vec::new();
     for g in groups {
         if !names.contains(&g) {
@@ -339,18 +382,21 @@ fn table(
     if sort {
         names.sort();
     }
-    println!("\n{title}: recall % (wrong faces %) by mode");
+    println!(
+        "\n{title}: recall % (wrong faces %) and hits in a view within 30° of upright % by mode"
+    );
     print!("| set | frames |");
     for (m, _, _) in MODES {
         print!(" {m} |");
     }
+    print!(" find TURNED, oriented |");
     if with_min20 {
         print!(" plain, min face 20 |");
     }
     println!();
     println!(
         "|---|---|{}",
-        "---|".repeat(MODES.len() + usize::from(with_min20))
+        "---|".repeat(MODES.len() + 1 + usize::from(with_min20))
     );
     let mut all_names = names.clone();
     let total = "all".to_string();
@@ -364,25 +410,26 @@ fn table(
         let n = idx.len() as f64;
         print!("| {name} | {} |", idx.len());
         let cell = |pick: &dyn Fn(usize) -> Option<Found>| {
-            let (mut h, mut w) = (0, 0);
+            let (mut h, mut w, mut up) = (0, 0, 0);
             for &i in &idx {
                 match pick(i) {
-                    Some(d) if hit(&frames[i], &d) => h += 1,
+                    Some(d) if hit(&frames[i], &d) => {
+                        h += 1;
+                        up += usize::from(upright_enough(&frames[i], &d));
+                    }
                     Some(_) => w += 1,
                     None => {}
                 }
             }
-            format!(
-                " {:.1} ({:.1}) |",
-                100.0 * h as f64 / n,
-                100.0 * w as f64 / n
-            )
+            let pct = |k: usize| 100.0 * k as f64 / n;
+            format!(" {:.1} ({:.1}) {:.1} |", pct(h), pct(w), pct(up))
         };
         for (_, m, confident) in MODES {
             print!("{}", cell(&|i| mode_result(&results[i], m, confident)));
         }
+        print!("{}", cell(&|i| results[i][FIND_TURNED]));
         if with_min20 {
-            print!("{}", cell(&|i| results[i][PASSES.len()]));
+            print!("{}", cell(&|i| results[i][FIND_TURNED + 1]));
         }
         println!();
     }
@@ -478,9 +525,9 @@ fn detector_time() {
     let _serial = SERIAL.lock();
     println!("\nDetector time per pass, ms (median of 7, one thread), on a frame with its face:");
     println!(
-        "| frame | plain | plain, min face 20 | 2× (faces 20–40 px) | +45° | −45° | +90° | −90° |"
+        "| frame | plain | plain, min face 20 | 2× (faces 20–40 px) | +45° | −45° | +90° | −90° | orient |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     let mut blank = Vec::new();
     for (clip, what) in [("d0", "512×512"), ("s18", "1280×720")] {
         let frames = clip_frames(clip, Variant::Plain);
@@ -502,6 +549,10 @@ fn detector_time() {
                 std::hint::black_box(min20.detect_best(&image));
             }),
         );
+        let face = search.run(&image, SearchPass::Plain).unwrap();
+        ms.push(median_ms(|| {
+            std::hint::black_box(search.orient(&image, &face));
+        }));
         print!("| {clip} {what} |");
         for m in &ms {
             print!(" {m:.0} |");
@@ -510,8 +561,8 @@ fn detector_time() {
         blank.push((clip, what, without_face(&frames[0])));
     }
     println!(
-        "\nWhole search (`FaceSearch::find`), ms, on the same frames with the face painted over \
-         (nothing found: every pass that is on runs):"
+        "\nWhole search (`FaceSearch::find`, orienting its face but for plain), ms, on the same \
+         frames with the face painted over (nothing found: every pass that is on runs):"
     );
     println!("| frame | plain | +2× | +±45° | +±45°, ±90° (TURNED) | all |");
     println!("|---|---|---|---|---|---|");
@@ -519,10 +570,12 @@ fn detector_time() {
         SearchPasses::PLAIN,
         SearchPasses {
             enlarged: true,
+            orient: true,
             ..SearchPasses::PLAIN
         },
         SearchPasses {
             diagonal: true,
+            orient: true,
             ..SearchPasses::PLAIN
         },
         SearchPasses::TURNED,

@@ -37,11 +37,7 @@ fn a_face_turned_sideways_is_found_and_fitted_upright() {
     );
     // The face is small (under 100 px): at 45° from upright SeetaFace misses it, and the −45°
     // view offers a weak wrong face, which does not stop the search.
-    search.set_passes(SearchPasses {
-        diagonal: true,
-        quarter: true,
-        ..SearchPasses::PLAIN
-    });
+    search.set_passes(SearchPasses::TURNED);
     let found = search.find(image).expect("no face in the turned views");
     assert!(
         (found.angle() - FRAC_PI_2).abs() < 1e-12,

@@ -346,3 +346,156 @@ fn nme_by_in_plane_angle() {
         );
     }
 }
+
+/// A clip turned by `expr` (ffmpeg's `rotate`, clockwise on screen), every frame, extracted once.
+fn turned_clip(clip: &str, expr: &str, folder: &str) -> Vec<std::path::PathBuf> {
+    let out = std::env::temp_dir()
+        .join("facetrack-in-plane")
+        .join(clip)
+        .join(folder);
+    if !out.join("done").exists() {
+        std::fs::create_dir_all(&out).unwrap();
+        let filter = if expr.is_empty() {
+            "null".to_string()
+        } else {
+            format!("rotate={expr}:ow=hypot(iw\\,ih):oh=ow")
+        };
+        let status = std::process::Command::new("ffmpeg")
+            .args(["-loglevel", "error", "-y", "-i"])
+            .arg(root().join(format!("../shared/data/video/{clip}/{clip}.mp4")))
+            .args(["-vf", &filter, "-start_number", "0"])
+            .arg(out.join("%05d.png"))
+            .status()
+            .expect("ffmpeg (apt-get install -y ffmpeg)");
+        assert!(status.success());
+        std::fs::write(out.join("done"), b"").unwrap();
+    }
+    let mut frames: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "png"))
+        .collect();
+    frames.sort();
+    frames
+}
+
+/// Tracking a clip turned by 45° and 90° with a bare loop (search and cold fit once, then warm
+/// fits from the previous frame, no loss detection, no filter): fitting in the image against
+/// fitting upright at the face's in-plane angle. NME against the turned 3DDFA reference, in % of
+/// √(w·h) of the unturned reference's 68-point box.
+#[test]
+#[ignore = "a measurement, needs ffmpeg: cargo test --release --test in_plane -- --ignored --nocapture"]
+fn tracking_turned_clips() {
+    use facetrack::align::face_search::{FaceSearch, SearchPasses};
+    use facetrack::capture::load_rgb;
+
+    let m = model();
+    let (cold_u, warm_u) = (update("parm.bin"), update("parm_track.bin"));
+    let cold = Cascade::new(m, predictor(), &cold_u);
+    let warm = Cascade::new(m, predictor(), &warm_u);
+    let (mut cs, mut ws) = (cold.scratch(), warm.scratch());
+    let mut upright = UprightFit::new(m);
+    let mut search = FaceSearch::new(SearchPasses::TURNED).unwrap();
+    let mut x = vec![0.0; 2 * m.n_landmarks()];
+    println!(
+        "| clip | turned by | frames | in the image: median NME, > 10 % | upright: median NME, > 10 % | found at |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for (clip, deg, expr, folder) in [
+        ("d3", 0.0f64, "", "all0"),
+        ("d3", 45.0, "PI/4", "all45"),
+        ("d9", -45.0, "-PI/4", "all-45"),
+        ("d3", 90.0, "PI/2", "all90"),
+        ("s18", 90.0, "PI/2", "all90"),
+    ] {
+        let frames = turned_clip(clip, expr, folder);
+        let dir = root().join(format!("../shared/data/video/{clip}"));
+        let info: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("info.json")).unwrap()).unwrap();
+        let (iw, ih) = (
+            info["width"].as_f64().unwrap(),
+            info["height"].as_f64().unwrap(),
+        );
+        let refs: Vec<serde_json::Value> = std::fs::read_to_string(dir.join("ref_3ddfa.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let mut gray = GrayImage::default();
+        let mut nmes: [Vec<f64>; 2] = [vec![], vec![]];
+        let mut found_at = String::new();
+        for (way, nme_way) in nmes.iter_mut().enumerate() {
+            let mut p: Option<Params> = None;
+            for (n, path) in frames.iter().enumerate() {
+                let rgb = load_rgb(path).unwrap();
+                gray.set_from_rgb(rgb.width, rgb.height, &rgb.data);
+                let (ow, oh) = (rgb.width as f64, rgb.height as f64);
+                let a = deg.to_radians();
+                // ffmpeg's rotate: clockwise on screen about the centres.
+                let place = |q: [f64; 2]| {
+                    let (s, c) = a.sin_cos();
+                    let (du, dv) = (q[0] - (iw - 1.0) / 2.0, q[1] - (ih - 1.0) / 2.0);
+                    [
+                        c * du - s * dv + (ow - 1.0) / 2.0,
+                        s * du + c * dv + (oh - 1.0) / 2.0,
+                    ]
+                };
+                let Some(r) = refs.get(n).filter(|r| r["found"].as_bool() == Some(true)) else {
+                    continue;
+                };
+                let pts: Vec<[f64; 2]> = r["landmarks_2d"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|q| [q[0].as_f64().unwrap(), q[1].as_f64().unwrap()])
+                    .collect();
+                let (lo, hi) = facetrack::align::detect::bounds(pts.iter().copied());
+                let norm = ((hi[0] - lo[0]) * (hi[1] - lo[1])).sqrt();
+                let truth: Vec<[f64; 2]> = pts.iter().map(|&q| place(q)).collect();
+                let fitted = match p.as_mut() {
+                    None => search.find(&gray).and_then(|f| {
+                        if way == 0 {
+                            found_at = format!("{:.1}°", f.angle().to_degrees());
+                        }
+                        upright
+                            .fit_cold(&cold, &mut cs, &gray, &f.turned_box(), usize::MAX)
+                            .ok()
+                            .map(|q| q.with_dims(warm.update.n_id(), warm.update.n_exp()))
+                    }),
+                    Some(q) => {
+                        let ok = if way == 0 {
+                            fit_from_previous(&warm, &gray, q, usize::MAX, &mut ws, &mut x).is_ok()
+                        } else {
+                            let angle = in_plane_angle(q);
+                            upright
+                                .fit(&warm, &mut ws, &gray, q, angle, usize::MAX)
+                                .is_ok()
+                        };
+                        ok.then(|| q.clone())
+                    }
+                };
+                p = fitted;
+                let e = match &p {
+                    Some(q) => {
+                        m.project_landmarks(q, &mut x);
+                        nme(&x, &truth, norm)
+                    }
+                    None => 1.0,
+                };
+                nme_way.push(100.0 * e);
+            }
+        }
+        let summary = |v: &mut Vec<f64>| {
+            let over = v.iter().filter(|&&e| e > 10.0).count() as f64 / v.len() as f64;
+            v.sort_by(f64::total_cmp);
+            format!("{:.2} %, {:.1} %", v[v.len() / 2], 100.0 * over)
+        };
+        let n = nmes[0].len();
+        let [a, b] = &mut nmes;
+        println!(
+            "| {clip} | {deg}° | {n} | {} | {} | {found_at} |",
+            summary(a),
+            summary(b)
+        );
+    }
+}
