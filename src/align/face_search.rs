@@ -22,11 +22,12 @@ pub const DETECTOR_WINDOW: u32 = 40;
 /// (`tests/detect_recall.rs`).
 pub const CONFIDENT_SCORE: f64 = 8.0;
 
-/// The face's side in the small views [`FaceSearch::orient`] looks at it in: a little over the
-/// detector's 40-pixel window, so that its pyramid has few levels to search. On the turned clips
-/// the view chosen is as often right as with 80 px (93 % of frames within 30° of upright), in
-/// 10–17 ms for the five views instead of 31–43.
-const ORIENT_FACE_PX: f64 = 48.0;
+/// The face's side in the small views [`FaceSearch::orient`] looks at it in, a little over the
+/// detector's 40-pixel window so that its pyramid has few levels to search. At 48, 64 and 80 px
+/// the view chosen on the turned clips is within 30° of upright as often (93 % of frames), but
+/// the angle is noisier at 48 (a bare tracking loop started from it lost s18 turned by 90°, not
+/// at 64 or 80); 64 px takes 20–35 ms for the five views, 80 px 31–43.
+const ORIENT_FACE_PX: f64 = 64.0;
 /// Those views' side, in face sides: room for the detector's box (larger than the landmark box
 /// and lower) and for its sliding window around the face.
 const ORIENT_VIEW_RATIO: f64 = 3.0;
@@ -212,7 +213,7 @@ impl FaceSearch {
         }
     }
 
-    /// The face again, in the small view about it — the face at 48 px — that shows it most
+    /// The face again, in the small view about it — the face at 64 px — that shows it most
     /// upright: the detector's best score over views turned by the face's angle and ±22.5°,
     /// ±45° from it. The passes turn by 45° steps and SeetaFace finds heads up to about 45° off
     /// upright, so a face can come from a view that leaves it rolled by that much; a cold fit
