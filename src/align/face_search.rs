@@ -26,7 +26,8 @@ pub const CONFIDENT_SCORE: f64 = 8.0;
 /// detector's 40-pixel window so that its pyramid has few levels to search. At 48, 64 and 80 px
 /// the view chosen on the turned clips is within 30° of upright as often (93 % of frames), but
 /// the angle is noisier at 48 (a bare tracking loop started from it lost s18 turned by 90°, not
-/// at 64 or 80); 64 px takes 20–35 ms for the five views, 80 px 31–43.
+/// at 64 or 80). The five views take 10–17 ms at 48 px, 19–29 at 64, 29–41 at 80 (1280×720 and
+/// 512×512 frames; `tests/detect_recall.rs`).
 const ORIENT_FACE_PX: f64 = 64.0;
 /// Those views' side, in face sides: room for the detector's box (larger than the landmark box
 /// and lower) and for its sliding window around the face.
