@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use facetrack::align::detect::FaceDetector;
+use facetrack::align::detect::{FaceDetector, bounds};
 use facetrack::align::face_search::{
     CONFIDENT_SCORE, FaceSearch, FoundFace, SearchPass, SearchPasses,
 };
@@ -136,18 +136,6 @@ fn pose_angle(pitch: f64, yaw: f64, roll: f64) -> f64 {
     pose.set_yaw(yaw);
     pose.set_roll(roll);
     in_plane_angle(&pose)
-}
-
-fn bounds(points: impl Iterator<Item = [f64; 2]>) -> ([f64; 2], [f64; 2]) {
-    let mut lo = [f64::INFINITY; 2];
-    let mut hi = [f64::NEG_INFINITY; 2];
-    for p in points {
-        for i in 0..2 {
-            lo[i] = lo[i].min(p[i]);
-            hi[i] = hi[i].max(p[i]);
-        }
-    }
-    (lo, hi)
 }
 
 /// Every 10th frame of a clip, changed by `variant`, extracted once.
