@@ -42,8 +42,9 @@ import subprocess
 import sys
 import time
 
-GROUPS = ['clean', 'fast', 'faster', 'cuts', 'small', 'rotated']
-CLIPS = ['d0', 'd3', 'd9', 'd10', 'd11', 'd14', 'd18', 's18', 's20', 's29']
+# The case names, groups and the shared folder are the case maker's.
+from hard_cases import CLIPS, GROUPS, shared_dir
+
 REFIND_NME = 10.0
 
 # column: (header, JSON key, format, which way is worse: 'min', 'max' or None)
@@ -59,14 +60,6 @@ COLUMNS = [
     ('fps', 'fps', '{:.1f}', 'min'),
     ('conf', 'confidence', '{:.3f}', 'min'),
 ]
-
-
-def shared_dir():
-    env = os.environ.get('FACETRACK_SHARED')
-    if env:
-        return os.path.abspath(env)
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    return os.path.abspath(os.path.join(repo, '..', 'shared'))
 
 
 def group_of(name):

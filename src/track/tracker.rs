@@ -599,7 +599,8 @@ impl Tracker {
         true
     }
 
-    /// Fits from `work` with the chosen method and keeps it if it is the frame's best.
+    /// Fits from `work` with the chosen method (a warm start from wherever `work` is) and keeps it
+    /// if it is the frame's best.
     fn try_warm(&mut self, start: Start, previous_scale: Option<f64>, out: &mut TrackOutput) {
         let fitted = self.fit_work(out);
         let weights = out.weights.take();
@@ -647,16 +648,12 @@ impl Tracker {
             *self.upright.parts_mut().1 = p;
             self.upright.leave(&mut self.work);
         }
-        let start = self.work.clone();
-        let fitted = self.fit_work(out);
-        let weights = out.weights.take();
-        self.consider(fitted.is_ok(), Start::Cold, None, weights);
-        if same_face {
+        let start = same_face.then(|| self.work.clone());
+        self.try_warm(Start::Cold, None, out);
+        if let Some(start) = start {
             self.work = start;
             self.work.id_mut().copy_from_slice(self.current.id());
-            let fitted = self.fit_work(out);
-            let weights = out.weights.take();
-            self.consider(fitted.is_ok(), Start::Cold, None, weights);
+            self.try_warm(Start::Cold, None, out);
         }
     }
 
