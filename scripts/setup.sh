@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what facetrack needs to build, test and run on a fresh Debian/Ubuntu machine:
-# dlib's 68-point shape predictor (libdlib-data), the tools the JPEG decoder is built with, the
+# dlib's 68-point shape predictor (libdlib-data), the tools the JPEG decoder is built with, FFmpeg's
+# libraries (video decoding and encoding), the
 # font the evaluation's plots are labelled in, and what the window needs to run on a machine with
 # no GPU and no screen: X11 client libraries, Mesa's software Vulkan (lavapipe) and GL (llvmpipe)
 # drivers, and Xvfb for the window's test.
@@ -19,6 +20,9 @@ packages=(
   libvulkan1 mesa-vulkan-drivers
   libgl1 libegl1 libegl-mesa0 libgl1-mesa-dri
   xvfb xauth
+  # Video in and out: FFmpeg's libraries, which the ffmpeg-next crate links (bindgen reads their
+  # headers with libclang).
+  libavformat-dev libavcodec-dev libswscale-dev libavutil-dev
   ffmpeg # the tests turn the shared MP4 clips into the hard cases (every 4th frame, cuts, padding, rotation)
 )
 

@@ -609,19 +609,43 @@ fn a_corrupt_image_in_a_folder_is_skipped_with_a_warning() {
     );
 }
 
+/// Encodes `frames` as an MJPEG AVI at 30 fps with the `ffmpeg` command.
+fn write_mjpeg_avi(path: &Path, frames: &[RgbImage]) {
+    use std::io::Write;
+    let mut child = Command::new("ffmpeg")
+        .args([
+            "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s",
+        ])
+        .arg(format!("{}x{}", frames[0].width, frames[0].height))
+        .args(["-r", "30", "-i", "-", "-c:v", "mjpeg", "-q:v", "2"])
+        .args(["-pix_fmt", "yuvj420p"])
+        .arg(path)
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("ffmpeg on PATH (scripts/setup.sh installs it)");
+    let mut stdin = child.stdin.take().unwrap();
+    for f in frames {
+        stdin.write_all(&f.data).unwrap();
+    }
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+}
+
 #[test]
 fn a_corrupt_video_frame_is_skipped_with_a_warning() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("clip.avi");
-    let mut w = facetrack::capture::MjpegAviWriter::create(&path, 640, 480, 30, 90).unwrap();
-    for (i, f) in demo_frames(8).iter().enumerate() {
-        if i == 5 {
-            w.write_jpeg(&[0xFF, 0xD8, 0xFF, 0xE0, 1, 2, 3, 4]).unwrap();
-        } else {
-            w.write_frame(f).unwrap();
-        }
-    }
-    w.finish().unwrap();
+    write_mjpeg_avi(&path, &demo_frames(8));
+    // Frame 5's JPEG overwritten with noise: the decoder finds no picture in it.
+    let mut bytes = std::fs::read(&path).unwrap();
+    let movi = bytes.windows(4).position(|w| w == b"movi").unwrap();
+    let chunk = (movi..bytes.len() - 4)
+        .filter(|&i| &bytes[i..i + 4] == b"00dc")
+        .nth(5)
+        .unwrap();
+    let size = u32::from_le_bytes(bytes[chunk + 4..chunk + 8].try_into().unwrap()) as usize;
+    bytes[chunk + 8..chunk + 8 + size].fill(0x55);
+    std::fs::write(&path, &bytes).unwrap();
     let csv = dir.path().join("out.csv");
     let out = facetrack()
         .args(["track", "--source"])

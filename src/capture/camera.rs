@@ -581,7 +581,7 @@ mod tests {
         let msg = no_camera("checked /dev/video*").to_string();
         assert_eq!(
             msg,
-            "no camera found (checked /dev/video*); other sources: video:FILE.avi, images:DIR, demo, replay:DIR"
+            "no camera found (checked /dev/video*); other sources: video:FILE, images:DIR, demo, replay:DIR"
         );
     }
 }

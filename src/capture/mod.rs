@@ -15,4 +15,4 @@ pub use image_file::{
 };
 pub use image_folder::ImageFolderSource;
 pub use source::{CaptureError, Frame, FrameSource, Next, SOURCE_SYNTAX, SourceSpec, Take};
-pub use video::{MjpegAviWriter, VideoCodec, VideoInfo, VideoSource};
+pub use video::{VideoInfo, VideoSource};

@@ -104,7 +104,7 @@ impl FrameSource for Take {
 pub enum SourceSpec {
     /// `camera` (the first one) or `camera:N` / `camera:NAME`.
     Camera(Option<String>),
-    /// `video:PATH`: an MJPEG AVI file.
+    /// `video:PATH`: a video file in any container and codec FFmpeg reads.
     Video(PathBuf),
     /// `images:DIR`: the image files of a folder, in name order.
     Images(PathBuf),
@@ -115,7 +115,7 @@ pub enum SourceSpec {
 }
 
 /// The sources `--source` accepts, for help and error texts.
-pub const SOURCE_SYNTAX: &str = "camera[:N|:NAME], video:FILE.avi, images:DIR, demo, replay:DIR";
+pub const SOURCE_SYNTAX: &str = "camera[:N|:NAME], video:FILE, images:DIR, demo, replay:DIR";
 
 impl std::str::FromStr for SourceSpec {
     type Err = String;

@@ -1,997 +1,635 @@
-//! Motion-JPEG AVI files as a frame source (`--source video:FILE.avi`), read in pure Rust, and a
-//! writer for such files.
+//! Video files as a frame source (`--source video:FILE`), decoded by FFmpeg's libraries: every
+//! container and codec the system's libavformat and libavcodec read (MP4, MOV, MKV, WebM, AVI…;
+//! H.264, HEVC, VP9, AV1, MJPEG…).
 //!
-//! MJPEG in AVI is what webcams record and what `ffmpeg -c:v mjpeg` writes; each frame is a
-//! whole JPEG, so frames decode through the same libjpeg-turbo path as still images
-//! ([`JpegDecoder`]) and a video of stills gives the tracker exactly the pixels the stills give.
-//! Uncompressed 24-bit RGB (`BI_RGB`) AVIs are read too.
-//!
-//! The reader needs only the headers (`hdrl`: `avih`, and the video stream's `strh` and `strf`)
-//! and the `movi` list, which it streams from disk one chunk at a time: the video stream's `##dc`
-//! / `##db` chunks are its frames, other streams' chunks and `JUNK` are skipped, `LIST rec `
-//! groups are entered, and after the first `RIFF AVI ` the OpenDML `RIFF AVIX` extensions of files
-//! over 1 GB are followed. The `idx1` index is never read, so files whose recording was cut off
-//! before it was written play too. A frame's index is its number in the file (every video chunk
-//! counts, an empty one too: AVI writers use those for dropped frames), so a skipped frame leaves
-//! a gap, and its timestamp is that number times the stream's frame period.
+//! Each frame's timestamp is its presentation time (the best-effort timestamp FFmpeg gives, in
+//! the stream's time base), so variable-frame-rate clips keep their real timing. The picture is
+//! converted to RGB by swscale into a buffer allocated once, then turned upright when the stream
+//! carries a display matrix (the rotation phones write) — rotation is done while copying into the
+//! caller's frame, so an upright clip costs one row copy. A frame that fails to decode is skipped
+//! with a warning naming it and decoding goes on; a file that ends before the frame count its
+//! header declares ends with one warning saying how many frames were lost.
 
-use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Once;
 use std::time::{Duration, Instant};
 
-use super::image_file::JpegDecoder;
+use ffmpeg::codec::threading;
+use ffmpeg::format::Pixel;
+use ffmpeg::software::scaling;
+use ffmpeg::util::frame;
+use ffmpeg::{Error as AvError, Packet, Rational, media};
+use ffmpeg_next as ffmpeg;
+
 use super::{CaptureError, Frame, FrameSource, Next, RgbImage};
 
-/// The `hdrl` list is read whole; real ones are a few kB (an OpenDML super index included).
-const MAX_HEADER_BYTES: u64 = 16 << 20;
-
-/// How a video stream's frames are stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum VideoCodec {
-    /// Each frame a JPEG image.
-    Mjpeg,
-    /// Uncompressed 24-bit BGR rows padded to 4 bytes, bottom row first unless `top_down`.
-    Rgb24 { top_down: bool },
-}
+/// Consecutive read errors after which a damaged container is taken to have ended: the demuxer
+/// resynchronises past a few bad bytes, but a file cut short fails every read.
+const MAX_READ_ERRORS: u32 = 32;
 
 /// What a video file's headers say.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VideoInfo {
+    /// The picture as shown: after the rotation is applied.
     pub width: usize,
     pub height: usize,
-    /// Frames a second.
+    /// The stream's average frame rate (frames a second); its real timing is each frame's
+    /// timestamp.
     pub fps: f64,
-    /// The number of frames the headers declare; short of the truth, or 0, when the recording
-    /// was cut off before the headers were finished.
+    /// The number of frames the headers declare, or estimate from the duration; 0 when unknown.
     pub frames: u64,
-    pub codec: VideoCodec,
+    /// The codec's short name ("h264", "vp9", "mjpeg"…).
+    pub codec: String,
+    /// Degrees clockwise the stored picture is turned to stand upright: 0, 90, 180 or 270.
+    pub rotation: u32,
+    /// The stream's duration, when the headers say.
+    pub duration: Option<Duration>,
 }
 
-/// A Motion-JPEG (or uncompressed RGB) AVI file, read frame by frame.
+/// How many frames the headers promise and how exactly.
+#[derive(Debug, Clone, Copy)]
+struct Expected {
+    frames: u64,
+    /// Frames short of `frames` that are not reported: 0 for a counted header (MP4's sample
+    /// table), a little for an estimate from the duration.
+    slack: u64,
+}
+
+/// A video file, decoded frame by frame.
 pub struct VideoSource {
     path: PathBuf,
-    reader: BufReader<File>,
-    /// Offset of `reader` in the file.
-    pos: u64,
-    file_len: u64,
-    /// Where the current `RIFF` chunk ends: the next `RIFF AVIX` starts there.
-    riff_end: u64,
-    /// Where the lists being read end, innermost last: a `movi` list and any `rec ` lists in it.
-    lists: Vec<u64>,
+    input: ffmpeg::format::context::Input,
+    stream: usize,
+    decoder: ffmpeg::decoder::Video,
+    time_base: f64,
+    /// Timestamp of the stream's first frame in its time base, for seeking.
+    start_pts: i64,
     info: VideoInfo,
-    /// The video stream's chunk id prefix: its number as two decimal digits.
-    stream: [u8; 2],
-    /// The frame period as a fraction of seconds, `scale / rate`.
-    scale: u64,
-    rate: u64,
-    /// Number of the next video chunk.
-    frame_number: u64,
-    /// The current chunk's bytes, kept to reuse the allocation.
-    payload: Vec<u8>,
-    jpeg: JpegDecoder,
+    expected: Option<Expected>,
+    packet: Packet,
+    decoded: frame::Video,
+    rgb: frame::Video,
+    scaler: Option<Scaler>,
+    /// Index of the next frame out of the decoder (a skipped frame takes an index too).
+    next_index: u64,
+    /// Frames given or skipped so far, for the count check at the end.
+    delivered: u64,
+    /// Presentation time of the last frame, to extrapolate one without a timestamp.
+    last_timestamp: Option<Duration>,
+    draining: bool,
     done: bool,
+    /// Why reading stopped early, when it did.
+    read_error: Option<String>,
 }
 
-fn fourcc(b: &[u8]) -> [u8; 4] {
-    let mut f = [0; 4];
-    f.copy_from_slice(&b[..4]);
-    f
+/// The RGB converter, owned by one source and used by whichever thread reads it.
+struct Scaler(scaling::Context);
+
+// SAFETY: an SwsContext has no thread affinity; this one is reached only through its
+// source's `&mut self`, so never from two threads at once.
+unsafe impl Send for Scaler {}
+
+/// FFmpeg's own log lines repeat what the warnings here say, without naming the frame.
+fn init_ffmpeg() {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        let _ = ffmpeg::init();
+        ffmpeg::util::log::set_level(ffmpeg::util::log::Level::Fatal);
+    });
 }
 
-fn u32_at(b: &[u8], at: usize) -> Option<u32> {
-    b.get(at..at + 4)
-        .map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
-}
-
-fn u16_at(b: &[u8], at: usize) -> Option<u16> {
-    b.get(at..at + 2).map(|s| u16::from_le_bytes([s[0], s[1]]))
-}
-
-/// The sub-chunks of an in-memory list body: `(id, data)`, padding skipped. A chunk that claims
-/// more bytes than there are is cut to what there is.
-fn sub_chunks(mut body: &[u8]) -> impl Iterator<Item = ([u8; 4], &[u8])> {
-    std::iter::from_fn(move || {
-        if body.len() < 8 {
-            return None;
-        }
-        let id = fourcc(body);
-        let size = u32_at(body, 4)? as usize;
-        let data = &body[8..];
-        let n = size.min(data.len());
-        let chunk = &data[..n];
-        body = &data[(n + (size & 1)).min(data.len())..];
-        Some((id, chunk))
-    })
-}
-
-/// A `LIST` chunk's type and body.
-fn as_list(id: [u8; 4], data: &[u8]) -> Option<([u8; 4], &[u8])> {
-    (id == *b"LIST" && data.len() >= 4).then(|| (fourcc(data), &data[4..]))
-}
-
-fn printable(f: [u8; 4]) -> String {
-    if f.iter().all(|c| c.is_ascii_graphic() || *c == b' ') {
-        String::from_utf8_lossy(&f).into_owned()
+fn rational(r: Rational) -> f64 {
+    if r.denominator() == 0 {
+        0.0
     } else {
-        format!("0x{:08x}", u32::from_le_bytes(f))
+        f64::from(r.numerator()) / f64::from(r.denominator())
     }
 }
 
-/// The video stream found in `hdrl`.
-struct StreamHeader {
-    number: usize,
-    info: VideoInfo,
-    scale: u64,
-    rate: u64,
+/// Clockwise degrees (0, 90, 180, 270) a display matrix turns the stored picture by to show it,
+/// as `ffmpeg`'s autorotate reads it; an angle between is taken to the nearest quarter turn.
+fn display_rotation(matrix: &[u8]) -> Option<u32> {
+    if matrix.len() < 36 {
+        return None;
+    }
+    let mut m = [0i32; 9];
+    for (i, v) in m.iter_mut().enumerate() {
+        *v = i32::from_ne_bytes(matrix[4 * i..4 * i + 4].try_into().ok()?);
+    }
+    // SAFETY: the matrix is nine 32-bit integers, as av_display_rotation_get reads.
+    let ccw = unsafe { ffmpeg::ffi::av_display_rotation_get(m.as_ptr()) };
+    if !ccw.is_finite() {
+        return None;
+    }
+    let cw = (-ccw).rem_euclid(360.0);
+    Some(((cw / 90.0).round() as u32 % 4) * 90)
 }
 
-fn parse_hdrl(hdrl: &[u8]) -> Result<StreamHeader, String> {
-    let mut avih: Option<&[u8]> = None;
-    let mut total_frames = 0u64;
-    let mut found = None;
-    let mut n_streams = 0;
-    for (id, data) in sub_chunks(hdrl) {
-        if id == *b"avih" {
-            avih = Some(data);
-            continue;
-        }
-        let Some((kind, body)) = as_list(id, data) else {
-            continue;
-        };
-        if kind == *b"odml" {
-            for (id, data) in sub_chunks(body) {
-                if id == *b"dmlh" {
-                    total_frames = total_frames.max(u32_at(data, 0).unwrap_or(0).into());
-                }
-            }
-        }
-        if kind != *b"strl" {
-            continue;
-        }
-        let number = n_streams;
-        n_streams += 1;
-        if found.is_some() {
-            continue;
-        }
-        let mut strh = None;
-        let mut strf = None;
-        for (id, data) in sub_chunks(body) {
-            match &id {
-                b"strh" => strh = Some(data),
-                b"strf" => strf = Some(data),
-                _ => {}
-            }
-        }
-        if let Some(strh) = strh.filter(|h| h.len() >= 36 && h[..4] == *b"vids") {
-            found = Some((number, strh, strf));
-        }
+fn file_error(path: &Path, reason: impl std::fmt::Display) -> CaptureError {
+    CaptureError::File {
+        path: path.to_owned(),
+        reason: reason.to_string(),
     }
-    let Some((number, strh, strf)) = found else {
-        return Err("the file has no video stream".into());
-    };
-    if number > 99 {
-        return Err(format!(
-            "the video is stream {number}; AVI numbers at most 100"
-        ));
-    }
-    let strf = strf.ok_or("the video stream has no format (strf) chunk")?;
-    if strf.len() < 20 {
-        return Err("the video stream's format (strf) chunk is too short".into());
-    }
-    let bi_width = u32_at(strf, 4).unwrap_or(0) as i32;
-    let bi_height = u32_at(strf, 8).unwrap_or(0) as i32;
-    let bit_count = u16_at(strf, 14).unwrap_or(0);
-    let compression = fourcc(&strf[16..20]);
-    let codec = match compression.to_ascii_uppercase().as_slice() {
-        b"MJPG" | b"JPEG" | b"AVRN" | b"DMB1" => VideoCodec::Mjpeg,
-        b"\0\0\0\0" | b"DIB " | b"RGB " if bit_count == 24 => VideoCodec::Rgb24 {
-            top_down: bi_height < 0,
-        },
-        b"\0\0\0\0" | b"DIB " | b"RGB " => {
-            return Err(format!(
-                "the video is uncompressed {bit_count}-bit; facetrack reads 24-bit uncompressed \
-                 and Motion-JPEG AVI files"
-            ));
-        }
-        _ => {
-            return Err(format!(
-                "the video is compressed as {}; facetrack reads Motion-JPEG and 24-bit \
-                 uncompressed AVI files (convert with `ffmpeg -i IN -c:v mjpeg -q:v 3 OUT.avi`)",
-                printable(compression)
-            ));
-        }
-    };
-    let avih = avih.unwrap_or(&[]);
-    let mut width = bi_width.unsigned_abs() as usize;
-    let mut height = bi_height.unsigned_abs() as usize;
-    if width == 0 || height == 0 {
-        width = u32_at(avih, 32).unwrap_or(0) as usize;
-        height = u32_at(avih, 36).unwrap_or(0) as usize;
-    }
-    if width == 0 || height == 0 {
-        return Err("the headers give the video no size".into());
-    }
-
-    // `dwRate / dwScale` is exact (30000/1001 for NTSC rates); `avih`'s whole microseconds are
-    // the fallback.
-    let (mut scale, mut rate) = (
-        u64::from(u32_at(strh, 20).unwrap_or(0)),
-        u64::from(u32_at(strh, 24).unwrap_or(0)),
-    );
-    if scale == 0 || rate == 0 {
-        scale = u64::from(u32_at(avih, 0).unwrap_or(0));
-        rate = 1_000_000;
-    }
-    if scale == 0 {
-        return Err("the headers give the video no frame rate".into());
-    }
-    total_frames = total_frames
-        .max(u32_at(strh, 32).unwrap_or(0).into())
-        .max(u32_at(avih, 16).unwrap_or(0).into());
-    Ok(StreamHeader {
-        number,
-        info: VideoInfo {
-            width,
-            height,
-            fps: rate as f64 / scale as f64,
-            frames: total_frames,
-            codec,
-        },
-        scale,
-        rate,
-    })
 }
 
 impl VideoSource {
-    /// Opens an AVI file and reads its headers; frames are read as they are asked for.
+    /// Opens `path` and its best video stream. A file that is missing, is not a video or whose
+    /// codec this FFmpeg cannot decode is an error naming the file.
     pub fn open(path: &Path) -> Result<Self, CaptureError> {
-        let err = |reason: String| CaptureError::File {
-            path: path.to_owned(),
-            reason,
-        };
-        let io = |e: std::io::Error| err(e.to_string());
-        let file = File::open(path).map_err(io)?;
-        let file_len = file.metadata().map_err(io)?.len();
-        let mut reader = BufReader::with_capacity(1 << 16, file);
-
-        let mut head = [0u8; 12];
-        let not_avi = || err("not an AVI file (it does not start with a RIFF AVI header)".into());
-        reader.read_exact(&mut head).map_err(|_| not_avi())?;
-        if head[..4] != *b"RIFF" || head[8..] != *b"AVI " {
-            return Err(not_avi());
+        init_ffmpeg();
+        if let Err(e) = std::fs::metadata(path) {
+            return Err(file_error(path, e));
         }
-        let riff_end = declared_end(0, u32_at(&head, 4).unwrap_or(0), file_len);
+        let input = ffmpeg::format::input(path)
+            .map_err(|e| file_error(path, format!("not a video FFmpeg can read ({e})")))?;
+        let stream = input
+            .streams()
+            .best(media::Type::Video)
+            .ok_or_else(|| file_error(path, "no video stream in it"))?;
+        let index = stream.index();
+        let time_base = stream.time_base();
+        let mut context = ffmpeg::codec::context::Context::from_parameters(stream.parameters())
+            .map_err(|e| file_error(path, format!("its video stream: {e}")))?;
+        // Frame threads decode ahead while the tracker fits; two match the cores it runs on.
+        context.set_threading(threading::Config {
+            kind: threading::Type::Frame,
+            count: 2,
+            ..Default::default()
+        });
+        // SAFETY: the context is not opened yet; pkt_timebase is a plain field libavcodec reads
+        // to put the frames' timestamps in the stream's time base.
+        unsafe {
+            (*context.as_mut_ptr()).pkt_timebase = time_base.into();
+        }
+        let decoder = context.decoder().video().map_err(|e| {
+            file_error(
+                path,
+                format!(
+                    "cannot decode its video stream ({e}; codec {:?})",
+                    stream.parameters().id()
+                ),
+            )
+        })?;
+        if decoder.width() == 0 || decoder.height() == 0 {
+            return Err(file_error(path, "its video stream has no picture size"));
+        }
 
-        // Walk the RIFF's top-level chunks to `hdrl`, then to `movi`.
-        let mut pos = 12u64;
-        let mut header = None;
-        let movi_end = loop {
-            let mut ch = [0u8; 12];
-            let got = read_up_to(&mut reader, &mut ch).map_err(io)?;
-            if got < 8 {
-                return Err(err(if header.is_some() {
-                    "the file has no frames (no movi list)".into()
-                } else {
-                    "the file has no AVI header (hdrl) list".into()
-                }));
-            }
-            let size = u32_at(&ch, 4).unwrap_or(0);
-            let next = pos + 8 + u64::from(size) + u64::from(size & 1);
-            let is_list = ch[..4] == *b"LIST" && got == 12;
-            if is_list && ch[8..] == *b"hdrl" {
-                let body_len = u64::from(size).saturating_sub(4);
-                if body_len > MAX_HEADER_BYTES {
-                    return Err(err(format!("its header list claims {body_len} bytes")));
+        let rotation = stream
+            .side_data()
+            .find(|s| s.kind() == ffmpeg::codec::packet::side_data::Type::DisplayMatrix)
+            .and_then(|s| display_rotation(s.data()))
+            .or_else(|| {
+                stream
+                    .metadata()
+                    .get("rotate")
+                    .and_then(|r| r.trim().parse::<i64>().ok())
+                    .map(|r| (r.rem_euclid(360) as u32 + 45) / 90 % 4 * 90)
+            })
+            .unwrap_or(0);
+        let (w, h) = (decoder.width() as usize, decoder.height() as usize);
+        let (width, height) = if rotation % 180 == 90 { (h, w) } else { (w, h) };
+        let mut fps = rational(stream.avg_frame_rate());
+        if !(fps.is_finite() && fps > 0.0) {
+            fps = rational(stream.rate());
+        }
+        let tb = rational(time_base);
+        let duration = if stream.duration() > 0 {
+            Some(stream.duration() as f64 * tb)
+        } else if input.duration() > 0 {
+            Some(input.duration() as f64 / f64::from(ffmpeg::ffi::AV_TIME_BASE))
+        } else {
+            None
+        }
+        .filter(|d| d.is_finite() && *d > 0.0);
+        let expected = if stream.frames() > 0 {
+            Some(Expected {
+                frames: stream.frames() as u64,
+                slack: 0,
+            })
+        } else {
+            duration.filter(|_| fps > 0.0).map(|d| {
+                let frames = (d * fps).round() as u64;
+                Expected {
+                    frames,
+                    slack: 2.max(frames / 100),
                 }
-                let mut body = vec![0; body_len as usize];
-                reader
-                    .read_exact(&mut body)
-                    .map_err(|_| err("the file ends inside its header list (truncated)".into()))?;
-                header = Some(parse_hdrl(&body).map_err(err)?);
-            } else if is_list && ch[8..] == *b"movi" {
-                if header.is_none() {
-                    return Err(err(
-                        "the file has no AVI header (hdrl) before its frames".into()
-                    ));
-                }
-                pos += 12;
-                break declared_end(pos - 12, size, file_len);
-            }
-            reader.seek(SeekFrom::Start(next)).map_err(io)?;
-            pos = next;
+            })
         };
-        let Some(header) = header else {
-            return Err(err("the file has no AVI header (hdrl) list".into()));
+        let codec = decoder
+            .codec()
+            .map(|c| c.name().to_owned())
+            .unwrap_or_else(|| format!("{:?}", stream.parameters().id()).to_lowercase());
+        let start_pts = if stream.start_time() == ffmpeg::ffi::AV_NOPTS_VALUE {
+            0
+        } else {
+            stream.start_time()
         };
-        let digits = format!("{:02}", header.number);
-        let d = digits.as_bytes();
-        let jpeg = JpegDecoder::new().map_err(err)?;
         Ok(Self {
             path: path.to_owned(),
-            reader,
-            pos,
-            file_len,
-            riff_end,
-            lists: vec![movi_end],
-            info: header.info,
-            stream: [d[0], d[1]],
-            scale: header.scale,
-            rate: header.rate,
-            frame_number: 0,
-            payload: Vec::new(),
-            jpeg,
+            stream: index,
+            time_base: tb,
+            start_pts,
+            info: VideoInfo {
+                width,
+                height,
+                fps,
+                frames: expected.map_or(0, |e| e.frames),
+                codec,
+                rotation,
+                duration: duration.map(Duration::from_secs_f64),
+            },
+            expected,
+            input,
+            decoder,
+            packet: Packet::empty(),
+            decoded: frame::Video::empty(),
+            rgb: frame::Video::empty(),
+            scaler: None,
+            next_index: 0,
+            delivered: 0,
+            last_timestamp: None,
+            draining: false,
             done: false,
+            read_error: None,
         })
     }
 
-    /// What the headers say.
     pub fn info(&self) -> &VideoInfo {
         &self.info
     }
 
-    /// Frame `n`'s timestamp: `n` frame periods.
-    pub fn timestamp(&self, n: u64) -> Duration {
-        let nanos = u128::from(n) * u128::from(self.scale) * 1_000_000_000 / u128::from(self.rate);
-        Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
-    }
-
-    fn seek_to(&mut self, target: u64) -> std::io::Result<()> {
-        if target != self.pos {
-            let delta = i64::try_from(target).unwrap_or(i64::MAX)
-                - i64::try_from(self.pos).unwrap_or(i64::MAX);
-            self.reader.seek_relative(delta)?;
-            self.pos = target;
+    /// Moves to the key frame at or before `t` (from the stream's start) and restarts decoding
+    /// there; frames are then indexed from the key frame's time times the frame rate.
+    pub fn seek(&mut self, t: Duration) -> Result<(), CaptureError> {
+        let target =
+            self.start_pts + (t.as_secs_f64() / self.time_base.max(f64::MIN_POSITIVE)) as i64;
+        // SAFETY: the input context is open; seeking in the video stream's own time base, to a
+        // key frame at or before the target.
+        let r = unsafe {
+            ffmpeg::ffi::av_seek_frame(
+                self.input.as_mut_ptr(),
+                self.stream as i32,
+                target,
+                ffmpeg::ffi::AVSEEK_FLAG_BACKWARD,
+            )
+        };
+        if r < 0 {
+            return Err(file_error(
+                &self.path,
+                format!("cannot seek: {}", AvError::from(r)),
+            ));
         }
+        self.decoder.flush();
+        self.draining = false;
+        self.done = false;
+        self.read_error = None;
+        self.last_timestamp = None;
+        // Frames counted from here on are not the whole file's: no count check at the end.
+        self.expected = None;
+        self.next_index = u64::MAX;
         Ok(())
     }
 
-    /// Moves on to the `movi` list of the next `RIFF AVIX` chunk; false when there is none.
-    fn next_riff(&mut self) -> std::io::Result<bool> {
-        let start = self.riff_end;
-        if start + 12 > self.file_len {
-            return Ok(false);
-        }
-        self.seek_to(start)?;
-        let mut head = [0u8; 12];
-        self.reader.read_exact(&mut head)?;
-        self.pos += 12;
-        if head[..4] != *b"RIFF" || head[8..] != *b"AVIX" {
-            return Ok(false);
-        }
-        self.riff_end = declared_end(start, u32_at(&head, 4).unwrap_or(0), self.file_len);
-        while self.pos + 12 <= self.riff_end.min(self.file_len) {
-            let mut ch = [0u8; 12];
-            self.reader.read_exact(&mut ch)?;
-            let at = self.pos;
-            self.pos += 12;
-            let size = u32_at(&ch, 4).unwrap_or(0);
-            if ch[..4] == *b"LIST" && ch[8..] == *b"movi" {
-                self.lists.push(declared_end(at, size, self.file_len));
-                return Ok(true);
-            }
-            self.seek_to(at + 8 + u64::from(size) + u64::from(size & 1))?;
-        }
-        Ok(false)
-    }
-
-    fn decode(&mut self, image: &mut RgbImage) -> Result<(), String> {
-        match self.info.codec {
-            VideoCodec::Mjpeg => self.jpeg.decode_into(&self.payload, image),
-            VideoCodec::Rgb24 { top_down } => {
-                let (w, h) = (self.info.width, self.info.height);
-                bgr_rows_into(&self.payload, w, h, top_down, image)
-            }
+    fn frame_name(&self, index: u64, at: Option<Duration>) -> String {
+        match at {
+            Some(t) => format!(
+                "{}: frame {index} (at {:.3} s)",
+                self.path.display(),
+                t.as_secs_f64()
+            ),
+            None => format!("{}: frame {index}", self.path.display()),
         }
     }
 
-    fn truncated(&mut self) -> Next {
-        self.done = true;
-        Next::Skipped(format!(
-            "{} is cut short at byte {}: frames from {} on are missing",
+    fn timestamp_of_decoded(&self) -> Option<Duration> {
+        let pts = self.decoded.timestamp().or(self.decoded.pts())?;
+        let secs = pts as f64 * self.time_base;
+        (secs.is_finite()).then(|| Duration::from_secs_f64(secs.max(0.0)))
+    }
+
+    /// The warning for a file that ended before its declared count, once.
+    fn end_warning(&mut self) -> Option<String> {
+        let expected = self.expected.take()?;
+        let short = expected.frames.saturating_sub(self.delivered);
+        if short <= expected.slack && self.read_error.is_none() {
+            return None;
+        }
+        if short == 0 {
+            return None;
+        }
+        let how = if expected.slack == 0 {
+            "its header declares"
+        } else {
+            "its duration implies"
+        };
+        let why = self
+            .read_error
+            .as_deref()
+            .map(|e| format!(" (reading stopped: {e})"))
+            .unwrap_or_default();
+        Some(format!(
+            "{}: the video ended after {} frames of the {} {how}: {short} frames lost — the file is cut short or damaged{why}",
             self.path.display(),
-            self.file_len,
-            self.frame_number
+            self.delivered,
+            expected.frames
         ))
     }
 
-    fn read_next(&mut self, frame: &mut Frame) -> std::io::Result<Next> {
-        loop {
-            if self.done {
-                return Ok(Next::End);
-            }
-            while let Some(&end) = self.lists.last() {
-                if self.pos + 8 <= end {
-                    break;
-                }
-                self.lists.pop();
-                if self.pos < end && end <= self.file_len {
-                    self.seek_to(end)?;
-                }
-            }
-            if self.lists.is_empty() {
-                if !self.next_riff()? {
-                    self.done = true;
-                    return Ok(Next::End);
-                }
-                continue;
-            }
-            // A list still open here claims bytes past the end of the file.
-            if self.pos + 8 > self.file_len {
-                return Ok(self.truncated());
-            }
-            let mut ch = [0u8; 8];
-            self.reader.read_exact(&mut ch)?;
-            let at = self.pos;
-            self.pos += 8;
-            let size = u64::from(u32_at(&ch, 4).unwrap_or(0));
-            let end = at + 8 + size;
-            let padded_end = end + (size & 1);
-            let id = fourcc(&ch);
+    /// Converts the decoded picture into `image`, upright.
+    fn convert(&mut self, image: &mut RgbImage) -> Result<(), String> {
+        let (w, h, format) = (
+            self.decoded.width(),
+            self.decoded.height(),
+            self.decoded.format(),
+        );
+        let fits = self.scaler.as_ref().is_some_and(|s| {
+            let i = s.0.input();
+            i.width == w && i.height == h && i.format == format
+        });
+        if !fits {
+            let scaler =
+                scaling::Context::get(format, w, h, Pixel::RGB24, w, h, scaling::Flags::BILINEAR)
+                    .map_err(|e| format!("cannot convert its {format:?} pictures to RGB: {e}"))?;
+            self.scaler = Some(Scaler(scaler));
+            self.rgb = frame::Video::new(Pixel::RGB24, w, h);
+            self.set_color_range();
+        }
+        let Some(scaler) = self.scaler.as_mut() else {
+            return Err("no converter".into());
+        };
+        scaler
+            .0
+            .run(&self.decoded, &mut self.rgb)
+            .map_err(|e| format!("cannot convert it to RGB: {e}"))?;
+        let stride = self.rgb.stride(0);
+        let src = self.rgb.data(0);
+        copy_rotated(
+            src,
+            stride,
+            w as usize,
+            h as usize,
+            self.info.rotation,
+            image,
+        );
+        Ok(())
+    }
 
-            if id == *b"LIST" {
-                if self.pos + 4 > self.file_len {
-                    return Ok(self.truncated());
-                }
-                let mut kind = [0u8; 4];
-                self.reader.read_exact(&mut kind)?;
-                self.pos += 4;
-                if kind == *b"rec " {
-                    self.lists.push(end);
-                } else {
-                    self.seek_to(padded_end)?;
-                }
-                continue;
+    /// Full-range YUV (most phone footage and every JPEG) decodes to full-range RGB, not a
+    /// washed-out one: swscale assumes the broadcast range unless told.
+    fn set_color_range(&mut self) {
+        let full = self.decoded.color_range() == ffmpeg::util::color::Range::JPEG;
+        let space = match self.decoded.color_space() {
+            ffmpeg::util::color::Space::BT709 => ffmpeg::ffi::SWS_CS_ITU709,
+            ffmpeg::util::color::Space::BT2020NCL | ffmpeg::util::color::Space::BT2020CL => {
+                ffmpeg::ffi::SWS_CS_BT2020
             }
-            let is_video = id[..2] == self.stream && (id[2..] == *b"dc" || id[2..] == *b"db");
-            if !is_video {
-                self.seek_to(padded_end)?;
-                continue;
+            _ => ffmpeg::ffi::SWS_CS_DEFAULT,
+        };
+        let Some(scaler) = self.scaler.as_mut() else {
+            return;
+        };
+        // SAFETY: the scaler context is valid; the coefficient table is a static of libswscale
+        // and the details only change how it converts colours.
+        unsafe {
+            let ctx = scaler.0.as_mut_ptr();
+            let mut inv_table = std::ptr::null_mut();
+            let mut table = std::ptr::null_mut();
+            let (mut src_range, mut dst_range, mut brightness, mut contrast, mut saturation) =
+                (0, 0, 0, 0, 0);
+            if ffmpeg::ffi::sws_getColorspaceDetails(
+                ctx,
+                &mut inv_table,
+                &mut src_range,
+                &mut table,
+                &mut dst_range,
+                &mut brightness,
+                &mut contrast,
+                &mut saturation,
+            ) < 0
+            {
+                return;
             }
+            let coefficients = ffmpeg::ffi::sws_getCoefficients(space);
+            ffmpeg::ffi::sws_setColorspaceDetails(
+                ctx,
+                coefficients,
+                i32::from(full) | src_range,
+                table,
+                1,
+                brightness,
+                contrast,
+                saturation,
+            );
+        }
+    }
 
-            let n = self.frame_number;
-            if end > self.file_len {
-                return Ok(self.truncated());
+    fn skip(&mut self, index: u64, at: Option<Duration>, why: impl std::fmt::Display) -> Next {
+        self.delivered += 1;
+        Next::Skipped(format!(
+            "{} could not be decoded and is skipped: {why}",
+            self.frame_name(index, at)
+        ))
+    }
+
+    fn take_index(&mut self, at: Option<Duration>) -> u64 {
+        if self.next_index == u64::MAX {
+            // After a seek: the index follows the time.
+            let t = at.map_or(0.0, |t| {
+                t.as_secs_f64() - self.start_pts as f64 * self.time_base
+            });
+            self.next_index = (t.max(0.0) * self.info.fps).round() as u64;
+        }
+        let i = self.next_index;
+        self.next_index += 1;
+        i
+    }
+}
+
+/// Copies a packed RGB picture (`w`×`h`, rows `stride` bytes apart) into `image`, turned
+/// clockwise by `rotation` degrees.
+fn copy_rotated(
+    src: &[u8],
+    stride: usize,
+    w: usize,
+    h: usize,
+    rotation: u32,
+    image: &mut RgbImage,
+) {
+    let (dw, dh) = if rotation % 180 == 90 { (h, w) } else { (w, h) };
+    image.width = dw;
+    image.height = dh;
+    image.data.resize(dw * dh * 3, 0);
+    let dst = &mut image.data;
+    match rotation {
+        0 => {
+            for (y, row) in dst.chunks_exact_mut(w * 3).enumerate() {
+                row.copy_from_slice(&src[y * stride..y * stride + w * 3]);
             }
-            self.frame_number += 1;
-            if size == 0 {
-                continue;
-            }
-            self.payload.resize(size as usize, 0);
-            self.reader.read_exact(&mut self.payload)?;
-            self.pos = end;
-            if padded_end <= self.file_len {
-                self.seek_to(padded_end)?;
-            }
-            let captured = Instant::now();
-            match self.decode(&mut frame.image) {
-                Ok(()) => {
-                    frame.index = n;
-                    frame.timestamp = self.timestamp(n);
-                    frame.captured = captured;
-                    return Ok(Next::Frame);
+        }
+        180 => {
+            for (dy, row) in dst.chunks_exact_mut(w * 3).enumerate() {
+                let s = &src[(h - 1 - dy) * stride..][..w * 3];
+                for (d, p) in row.chunks_exact_mut(3).zip(s.chunks_exact(3).rev()) {
+                    d.copy_from_slice(p);
                 }
-                Err(why) => {
-                    return Ok(Next::Skipped(format!(
-                        "skipped frame {n} of {}: {why}",
-                        self.path.display()
-                    )));
+            }
+        }
+        90 => {
+            // The stored picture's left column becomes the top row, read bottom up.
+            for (dy, row) in dst.chunks_exact_mut(dw * 3).enumerate() {
+                for (dx, d) in row.chunks_exact_mut(3).enumerate() {
+                    let at = (h - 1 - dx) * stride + dy * 3;
+                    d.copy_from_slice(&src[at..at + 3]);
+                }
+            }
+        }
+        _ => {
+            // 270: the stored picture's right column becomes the top row, read top down.
+            for (dy, row) in dst.chunks_exact_mut(dw * 3).enumerate() {
+                for (dx, d) in row.chunks_exact_mut(3).enumerate() {
+                    let at = dx * stride + (w - 1 - dy) * 3;
+                    d.copy_from_slice(&src[at..at + 3]);
                 }
             }
         }
     }
 }
 
-/// Where a chunk starting at `start` and declaring `size` bytes ends. A size of 0 on a list is
-/// what a recorder that was cut off leaves behind: the list runs to the end of the file.
-fn declared_end(start: u64, size: u32, file_len: u64) -> u64 {
-    if size == 0 {
-        file_len
-    } else {
-        start + 8 + u64::from(size)
-    }
-}
-
-/// Reads as many bytes as there are, up to `buf.len()`.
-fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        match r.read(&mut buf[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(got)
-}
-
-/// Converts an uncompressed 24-bit DIB (BGR, rows padded to 4 bytes) into `out`.
-fn bgr_rows_into(
-    data: &[u8],
-    width: usize,
-    height: usize,
-    top_down: bool,
-    out: &mut RgbImage,
-) -> Result<(), String> {
-    let stride = (width * 3).next_multiple_of(4);
-    let needed = stride * height;
-    if data.len() < needed {
-        return Err(format!(
-            "it holds {} bytes; a {width}×{height} 24-bit frame needs {needed}",
-            data.len()
-        ));
-    }
-    out.width = width;
-    out.height = height;
-    out.data.resize(width * height * 3, 0);
-    for (y, dst) in out.data.chunks_exact_mut(width * 3).enumerate() {
-        let row = if top_down { y } else { height - 1 - y };
-        let src = &data[row * stride..row * stride + width * 3];
-        for (d, s) in dst.chunks_exact_mut(3).zip(src.chunks_exact(3)) {
-            d[0] = s[2];
-            d[1] = s[1];
-            d[2] = s[0];
-        }
-    }
-    Ok(())
+fn is_again(e: &AvError) -> bool {
+    matches!(e, AvError::Other { errno } if *errno == ffmpeg::util::error::EAGAIN)
 }
 
 impl FrameSource for VideoSource {
     fn next_frame(&mut self, frame: &mut Frame) -> Result<Next, CaptureError> {
-        self.read_next(frame).map_err(|e| {
-            self.done = true;
-            CaptureError::File {
-                path: self.path.clone(),
-                reason: e.to_string(),
+        let mut read_errors = 0;
+        loop {
+            if self.done {
+                return Ok(Next::End);
             }
-        })
+            match self.decoder.receive_frame(&mut self.decoded) {
+                Ok(()) => {
+                    let at = self.timestamp_of_decoded().or_else(|| {
+                        self.last_timestamp
+                            .map(|t| t + Duration::from_secs_f64(1.0 / self.info.fps.max(1.0)))
+                    });
+                    let index = self.take_index(at);
+                    if self.decoded.is_corrupt() || self.decoded.has_decode_errors() {
+                        return Ok(self.skip(index, at, "the decoder found damaged data in it"));
+                    }
+                    if let Err(why) = self.convert(&mut frame.image) {
+                        return Ok(self.skip(index, at, why));
+                    }
+                    let at = at.unwrap_or_default();
+                    self.last_timestamp = Some(at);
+                    self.delivered += 1;
+                    frame.index = index;
+                    frame.timestamp = at;
+                    frame.captured = Instant::now();
+                    return Ok(Next::Frame);
+                }
+                Err(AvError::Eof) => {
+                    self.done = true;
+                    return Ok(match self.end_warning() {
+                        Some(w) => Next::Skipped(w),
+                        None => Next::End,
+                    });
+                }
+                Err(e) if is_again(&e) => {}
+                Err(e) => {
+                    let index = self.take_index(None);
+                    return Ok(self.skip(index, None, e));
+                }
+            }
+            if self.draining {
+                // Nothing more will come out.
+                self.done = true;
+                return Ok(self.end_warning().map_or(Next::End, Next::Skipped));
+            }
+            match self.packet.read(&mut self.input) {
+                Ok(()) => {
+                    read_errors = 0;
+                    if self.packet.stream() != self.stream {
+                        continue;
+                    }
+                    if let Err(e) = self.decoder.send_packet(&self.packet) {
+                        if is_again(&e) {
+                            continue;
+                        }
+                        let at = self
+                            .packet
+                            .pts()
+                            .map(|p| Duration::from_secs_f64((p as f64 * self.time_base).max(0.0)));
+                        let index = self.take_index(at);
+                        return Ok(self.skip(index, at, e));
+                    }
+                }
+                Err(AvError::Eof) => {
+                    let _ = self.decoder.send_eof();
+                    self.draining = true;
+                }
+                Err(e) => {
+                    read_errors += 1;
+                    if read_errors >= MAX_READ_ERRORS {
+                        self.read_error = Some(e.to_string());
+                        let _ = self.decoder.send_eof();
+                        self.draining = true;
+                    }
+                }
+            }
+        }
     }
 
     fn describe(&self) -> String {
-        format!(
-            "video: {} ({}×{} @ {:.2} fps)",
-            self.path.display(),
-            self.info.width,
-            self.info.height,
-            self.info.fps
-        )
-    }
-}
-
-/// Writes a Motion-JPEG AVI file (AVI 1.0 with an `idx1` index, one video stream), as webcams
-/// and `ffmpeg -c:v mjpeg` do: test material for [`VideoSource`], and a way to keep frames in
-/// a file other programs play.
-pub struct MjpegAviWriter {
-    path: PathBuf,
-    out: BufWriter<File>,
-    width: usize,
-    height: usize,
-    compressor: turbojpeg::Compressor,
-    /// Each frame's chunk: offset from the `movi` fourcc, and size.
-    index: Vec<(u32, u32)>,
-    /// Offset of the `movi` fourcc in the file.
-    movi: u64,
-    pos: u64,
-}
-
-// Offsets in the header `MjpegAviWriter` writes, patched when it is finished.
-const RIFF_SIZE_AT: u64 = 4;
-const AVIH_FRAMES_AT: u64 = 12 + 12 + 8 + 16;
-const STRH_LENGTH_AT: u64 = 12 + 12 + 64 + 12 + 8 + 32;
-const MOVI_SIZE_AT: u64 = 12 + 12 + 64 + 12 + 64 + 48 + 4;
-/// The JPEG chunks are AVI 1.0's: the whole file must stay under 4 GiB.
-const MAX_AVI_BYTES: u64 = u32::MAX as u64;
-
-impl MjpegAviWriter {
-    /// Creates `path` for `width`×`height` frames at `fps` frames a second, JPEG `quality`
-    /// 1–100 (4:2:0 chroma, as cameras' MJPEG mostly is).
-    pub fn create(
-        path: &Path,
-        width: usize,
-        height: usize,
-        fps: u32,
-        quality: i32,
-    ) -> Result<Self, CaptureError> {
-        let invalid = |what: String| Err(CaptureError::Invalid(what));
-        let (Ok(w), Ok(h)) = (u32::try_from(width), u32::try_from(height)) else {
-            return invalid(format!("a video cannot be {width}×{height} pixels"));
-        };
-        if w == 0 || h == 0 || w > 65535 || h > 65535 {
-            return invalid(format!("a video cannot be {width}×{height} pixels"));
-        }
-        if fps == 0 {
-            return invalid("a video needs a frame rate above 0".into());
-        }
-        if !(1..=100).contains(&quality) {
-            return invalid(format!("JPEG quality runs from 1 to 100, not {quality}"));
-        }
-        let err = |e: String| CaptureError::File {
-            path: path.to_owned(),
-            reason: e,
-        };
-        let mut compressor = turbojpeg::Compressor::new().map_err(|e| err(e.to_string()))?;
-        compressor
-            .set_quality(quality)
-            .and_then(|()| compressor.set_subsamp(turbojpeg::Subsamp::Sub2x2))
-            .map_err(|e| err(e.to_string()))?;
-
-        let mut head = Vec::with_capacity(MOVI_SIZE_AT as usize + 8);
-        let put = |b: &mut Vec<u8>, v: u32| b.extend_from_slice(&v.to_le_bytes());
-        head.extend_from_slice(b"RIFF");
-        put(&mut head, 0);
-        head.extend_from_slice(b"AVI LIST");
-        put(&mut head, 4 + 64 + 12 + 64 + 48);
-        head.extend_from_slice(b"hdrlavih");
-        put(&mut head, 56);
-        put(&mut head, (1_000_000 + fps / 2) / fps); // dwMicroSecPerFrame
-        put(&mut head, 0); // dwMaxBytesPerSec
-        put(&mut head, 0); // dwPaddingGranularity
-        put(&mut head, 0x10); // dwFlags: AVIF_HASINDEX
-        put(&mut head, 0); // dwTotalFrames, patched
-        put(&mut head, 0); // dwInitialFrames
-        put(&mut head, 1); // dwStreams
-        put(&mut head, 0); // dwSuggestedBufferSize
-        put(&mut head, w);
-        put(&mut head, h);
-        head.extend_from_slice(&[0; 16]);
-        head.extend_from_slice(b"LIST");
-        put(&mut head, 4 + 64 + 48);
-        head.extend_from_slice(b"strlstrh");
-        put(&mut head, 56);
-        head.extend_from_slice(b"vidsMJPG");
-        put(&mut head, 0); // dwFlags
-        put(&mut head, 0); // wPriority, wLanguage
-        put(&mut head, 0); // dwInitialFrames
-        put(&mut head, 1); // dwScale
-        put(&mut head, fps); // dwRate
-        put(&mut head, 0); // dwStart
-        put(&mut head, 0); // dwLength, patched
-        put(&mut head, 0); // dwSuggestedBufferSize
-        put(&mut head, u32::MAX); // dwQuality: default
-        put(&mut head, 0); // dwSampleSize
-        head.extend_from_slice(&[0; 4]);
-        head.extend_from_slice(&(w as u16).to_le_bytes());
-        head.extend_from_slice(&(h as u16).to_le_bytes());
-        head.extend_from_slice(b"strf");
-        put(&mut head, 40);
-        put(&mut head, 40); // biSize
-        put(&mut head, w);
-        put(&mut head, h);
-        head.extend_from_slice(&1u16.to_le_bytes()); // biPlanes
-        head.extend_from_slice(&24u16.to_le_bytes()); // biBitCount
-        head.extend_from_slice(b"MJPG");
-        put(&mut head, w * h * 3); // biSizeImage
-        head.extend_from_slice(&[0; 16]);
-        head.extend_from_slice(b"LIST");
-        put(&mut head, 4);
-        head.extend_from_slice(b"movi");
-        debug_assert_eq!(head.len() as u64, MOVI_SIZE_AT + 8);
-
-        let file = File::create(path).map_err(|e| err(e.to_string()))?;
-        let mut out = BufWriter::new(file);
-        out.write_all(&head).map_err(|e| err(e.to_string()))?;
-        Ok(Self {
-            path: path.to_owned(),
-            out,
-            width,
-            height,
-            compressor,
-            index: Vec::new(),
-            movi: MOVI_SIZE_AT + 4,
-            pos: head.len() as u64,
-        })
-    }
-
-    fn error(&self, reason: impl std::fmt::Display) -> CaptureError {
-        CaptureError::File {
-            path: self.path.clone(),
-            reason: reason.to_string(),
-        }
-    }
-
-    /// Encodes `image` (of the size given to [`Self::create`]) and appends it.
-    pub fn write_frame(&mut self, image: &RgbImage) -> Result<(), CaptureError> {
-        if image.width != self.width
-            || image.height != self.height
-            || image.data.len() != image.width * image.height * 3
-        {
-            return Err(CaptureError::Invalid(format!(
-                "a {}×{} frame ({} bytes) cannot go into a {}×{} video",
-                image.width,
-                image.height,
-                image.data.len(),
-                self.width,
-                self.height
-            )));
-        }
-        let jpeg = self
-            .compressor
-            .compress_to_vec(turbojpeg::Image {
-                pixels: image.data.as_slice(),
-                width: image.width,
-                pitch: image.width * 3,
-                height: image.height,
-                format: turbojpeg::PixelFormat::RGB,
-            })
-            .map_err(|e| self.error(e))?;
-        self.write_jpeg(&jpeg)
-    }
-
-    /// Appends a frame that is already a JPEG, its bytes as they are.
-    pub fn write_jpeg(&mut self, jpeg: &[u8]) -> Result<(), CaptureError> {
-        let size = u32::try_from(jpeg.len()).map_err(|_| self.error("a frame over 4 GiB"))?;
-        let padded = u64::from(size) + u64::from(size & 1);
-        // The frame, the index entry it adds and the index header must fit.
-        let after = self.pos + 8 + padded + 16 * (self.index.len() as u64 + 1) + 8;
-        if after > MAX_AVI_BYTES {
-            return Err(self.error("the video would pass AVI 1.0's 4 GiB"));
-        }
-        let offset = (self.pos - self.movi) as u32;
-        let mut write = || -> std::io::Result<()> {
-            self.out.write_all(b"00dc")?;
-            self.out.write_all(&size.to_le_bytes())?;
-            self.out.write_all(jpeg)?;
-            if size & 1 == 1 {
-                self.out.write_all(&[0])?;
-            }
-            Ok(())
-        };
-        write().map_err(|e| self.error(e))?;
-        self.pos += 8 + padded;
-        self.index.push((offset, size));
-        Ok(())
-    }
-
-    /// Writes the index and the frame counts; returns the number of frames.
-    pub fn finish(mut self) -> Result<u64, CaptureError> {
-        let frames = self.index.len() as u32;
-        let movi_size = (self.pos - self.movi) as u32;
-        let result = (|| -> std::io::Result<()> {
-            self.out.write_all(b"idx1")?;
-            self.out.write_all(&(16 * frames).to_le_bytes())?;
-            for &(offset, size) in &self.index {
-                self.out.write_all(b"00dc")?;
-                self.out.write_all(&0x10u32.to_le_bytes())?; // AVIIF_KEYFRAME
-                self.out.write_all(&offset.to_le_bytes())?;
-                self.out.write_all(&size.to_le_bytes())?;
-            }
-            let end = self.pos + 8 + 16 * u64::from(frames);
-            for (at, value) in [
-                (RIFF_SIZE_AT, (end - 8) as u32),
-                (AVIH_FRAMES_AT, frames),
-                (STRH_LENGTH_AT, frames),
-                (MOVI_SIZE_AT, movi_size),
-            ] {
-                self.out.seek(SeekFrom::Start(at))?;
-                self.out.write_all(&value.to_le_bytes())?;
-            }
-            self.out.flush()
-        })();
-        result.map_err(|e| self.error(e))?;
-        Ok(u64::from(frames))
+        self.path.display().to_string()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::capture::decode_jpeg_into;
 
-    fn chunk(id: &[u8; 4], data: &[u8]) -> Vec<u8> {
-        let mut c = id.to_vec();
-        c.extend_from_slice(&(data.len() as u32).to_le_bytes());
-        c.extend_from_slice(data);
-        if data.len() % 2 == 1 {
-            c.push(0);
-        }
-        c
+    fn picture(w: usize, h: usize) -> Vec<u8> {
+        (0..w * h)
+            .flat_map(|i| [i as u8, (i >> 8) as u8, 7])
+            .collect()
     }
 
-    fn list(id: &[u8; 4], kind: &[u8; 4], parts: &[Vec<u8>]) -> Vec<u8> {
-        let mut body = kind.to_vec();
-        for p in parts {
-            body.extend_from_slice(p);
-        }
-        chunk(id, &body)
+    #[test]
+    fn a_quarter_turn_puts_the_left_column_on_top() {
+        let (w, h) = (3, 2);
+        let src = picture(w, h);
+        let px = |img: &RgbImage, x: usize, y: usize| img.data[(y * img.width + x) * 3];
+        let s = |x: usize, y: usize| src[(y * w + x) * 3];
+        let mut img = RgbImage::default();
+        copy_rotated(&src, w * 3, w, h, 90, &mut img);
+        assert_eq!((img.width, img.height), (2, 3));
+        // Clockwise: the bottom-left pixel goes to the top-left.
+        assert_eq!(px(&img, 0, 0), s(0, 1));
+        assert_eq!(px(&img, 1, 0), s(0, 0));
+        assert_eq!(px(&img, 0, 2), s(2, 1));
+        copy_rotated(&src, w * 3, w, h, 270, &mut img);
+        assert_eq!(px(&img, 0, 0), s(2, 0));
+        assert_eq!(px(&img, 1, 2), s(0, 1));
+        copy_rotated(&src, w * 3, w, h, 180, &mut img);
+        assert_eq!(px(&img, 0, 0), s(2, 1));
+        copy_rotated(&src, w * 3, w, h, 0, &mut img);
+        assert_eq!(img.data, src);
     }
 
-    fn strl(kind: &[u8; 4], scale: u32, rate: u32, strf: Vec<u8>) -> Vec<u8> {
-        let mut strh = kind.to_vec();
-        strh.extend_from_slice(&[0; 16]);
-        strh.extend_from_slice(&scale.to_le_bytes());
-        strh.extend_from_slice(&rate.to_le_bytes());
-        strh.extend_from_slice(&[0; 24]);
-        list(
-            b"LIST",
-            b"strl",
-            &[chunk(b"strh", &strh), chunk(b"strf", &strf)],
-        )
-    }
-
-    fn bitmap_info(width: i32, height: i32, bits: u16, compression: &[u8; 4]) -> Vec<u8> {
-        let mut b = 40u32.to_le_bytes().to_vec();
-        b.extend_from_slice(&width.to_le_bytes());
-        b.extend_from_slice(&height.to_le_bytes());
-        b.extend_from_slice(&1u16.to_le_bytes());
-        b.extend_from_slice(&bits.to_le_bytes());
-        b.extend_from_slice(compression);
-        b.extend_from_slice(&[0; 20]);
-        b
-    }
-
-    fn jpeg(width: usize, height: usize, seed: u8) -> Vec<u8> {
-        let pixels: Vec<u8> = (0..width * height * 3)
-            .map(|i| (i as u8).wrapping_mul(seed).wrapping_add(seed))
-            .collect();
-        let image = turbojpeg::Image {
-            pixels: pixels.as_slice(),
-            width,
-            pitch: width * 3,
-            height,
-            format: turbojpeg::PixelFormat::RGB,
+    #[test]
+    fn display_matrices_read_as_ffmpeg_turns_them() {
+        let matrix = |deg: f64| {
+            let mut m = [0i32; 9];
+            // SAFETY: a nine-integer matrix, as av_display_rotation_set writes; its angle is
+            // clockwise, the opposite of what av_display_rotation_get (and ffprobe) report.
+            unsafe { ffmpeg::ffi::av_display_rotation_set(m.as_mut_ptr(), deg) };
+            m.iter().flat_map(|v| v.to_ne_bytes()).collect::<Vec<u8>>()
         };
-        turbojpeg::compress(image, 90, turbojpeg::Subsamp::Sub2x2)
-            .unwrap()
-            .to_vec()
-    }
-
-    fn read_all(path: &Path) -> Vec<(Next, Frame)> {
-        let mut source = VideoSource::open(path).unwrap();
-        let mut out = Vec::new();
-        loop {
-            let mut frame = Frame::default();
-            let next = source.next_frame(&mut frame).unwrap();
-            if next == Next::End {
-                return out;
-            }
-            out.push((next, frame));
-        }
-    }
-
-    #[test]
-    fn rec_lists_other_streams_odd_sizes_and_avix_extensions_are_followed() {
-        // Stream 0 is audio, so the video's chunks are `01dc`; no idx1 anywhere.
-        let jpegs: Vec<Vec<u8>> = (0..5u8).map(|k| jpeg(16, 8, 3 + 2 * k)).collect();
-        let mut odd = jpegs[1].clone();
-        if odd.len().is_multiple_of(2) {
-            odd.push(0); // libjpeg ignores what follows the end-of-image marker
-        }
-        let hdrl = list(
-            b"LIST",
-            b"hdrl",
-            &[
-                chunk(b"avih", &[0; 56]),
-                strl(b"auds", 1, 44100, vec![0; 16]),
-                strl(b"vids", 1001, 30000, bitmap_info(16, 8, 24, b"MJPG")),
-            ],
-        );
-        let movi = list(
-            b"LIST",
-            b"movi",
-            &[
-                chunk(b"00wb", &[1, 2, 3]),
-                chunk(b"01dc", &jpegs[0]),
-                chunk(b"JUNK", &[0; 5]),
-                list(
-                    b"LIST",
-                    b"rec ",
-                    &[chunk(b"01dc", &odd), chunk(b"00wb", &[7; 9])],
-                ),
-                chunk(b"01dc", &[]),
-                chunk(b"01db", &jpegs[2]),
-            ],
-        );
-        let mut file = list(b"RIFF", b"AVI ", &[hdrl, movi]);
-        let avix_movi = list(
-            b"LIST",
-            b"movi",
-            &[chunk(b"01dc", &jpegs[3]), chunk(b"01dc", &jpegs[4])],
-        );
-        file.extend(list(
-            b"RIFF",
-            b"AVIX",
-            &[chunk(b"JUNK", &[0; 3]), avix_movi],
-        ));
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("a.avi");
-        std::fs::write(&path, &file).unwrap();
-
-        let source = VideoSource::open(&path).unwrap();
-        assert_eq!(
-            *source.info(),
-            VideoInfo {
-                width: 16,
-                height: 8,
-                fps: 30000.0 / 1001.0,
-                frames: 0,
-                codec: VideoCodec::Mjpeg
-            }
-        );
-        let frames = read_all(&path);
-        // Frame 2 is the empty chunk: a dropped frame, counted but not delivered.
-        let indices: Vec<u64> = frames.iter().map(|(_, f)| f.index).collect();
-        assert_eq!(indices, [0, 1, 3, 4, 5]);
-        for ((next, frame), bytes) in frames
-            .iter()
-            .zip([&jpegs[0], &odd, &jpegs[2], &jpegs[3], &jpegs[4]])
-        {
-            assert_eq!(*next, Next::Frame);
-            let mut expected = RgbImage::default();
-            decode_jpeg_into(bytes, &mut expected).unwrap();
-            assert_eq!(frame.image, expected, "frame {}", frame.index);
-            assert_eq!(
-                frame.timestamp,
-                Duration::from_nanos(frame.index * 1001 * 1_000_000_000 / 30000)
-            );
-        }
-    }
-
-    #[test]
-    fn uncompressed_frames_are_read_bottom_up_or_top_down() {
-        // 3×2 pixels: rows of 9 bytes padded to 12, BGR.
-        let rows: [[u8; 12]; 2] = [
-            [1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 0, 0],
-            [11, 12, 13, 14, 15, 16, 17, 18, 19, 0, 0, 0],
-        ];
-        let data = [rows[0], rows[1]].concat();
-        for (height, codec, top_down) in [(2, *b"\0\0\0\0", false), (-2, *b"DIB ", true)] {
-            let hdrl = list(
-                b"LIST",
-                b"hdrl",
-                &[
-                    chunk(b"avih", &[0; 56]),
-                    strl(b"vids", 1, 10, bitmap_info(3, height, 24, &codec)),
-                ],
-            );
-            let movi = list(
-                b"LIST",
-                b"movi",
-                &[chunk(b"00db", &data), chunk(b"00db", &data[..20])],
-            );
-            let dir = tempfile::tempdir().unwrap();
-            let path = dir.path().join("rgb.avi");
-            std::fs::write(&path, list(b"RIFF", b"AVI ", &[hdrl, movi])).unwrap();
-            let frames = read_all(&path);
-            assert_eq!(frames.len(), 2);
-            let image = &frames[0].1.image;
-            assert_eq!((image.width, image.height), (3, 2));
-            // The first row shown is the file's last row when the height is positive.
-            let first = if top_down { &rows[0] } else { &rows[1] };
-            assert_eq!(image.data[..3], [first[2], first[1], first[0]]);
-            let Next::Skipped(why) = &frames[1].0 else {
-                panic!("a short frame was not skipped")
-            };
-            assert!(why.contains("frame 1") && why.contains("needs 24"), "{why}");
-        }
-    }
-
-    #[test]
-    fn unsupported_codecs_and_missing_video_are_errors() {
-        for (strls, expected) in [
-            (
-                vec![strl(b"vids", 1, 25, bitmap_info(8, 8, 24, b"H264"))],
-                "H264",
-            ),
-            (
-                vec![strl(b"vids", 1, 25, bitmap_info(8, 8, 16, b"\0\0\0\0"))],
-                "16-bit",
-            ),
-            (vec![strl(b"auds", 1, 25, vec![0; 16])], "no video stream"),
-            (
-                vec![strl(b"vids", 0, 0, bitmap_info(8, 8, 24, b"MJPG"))],
-                "no frame rate",
-            ),
-        ] {
-            let mut parts = vec![chunk(b"avih", &[0; 56])];
-            parts.extend(strls);
-            let hdrl = list(b"LIST", b"hdrl", &parts);
-            let movi = list(b"LIST", b"movi", &[]);
-            let dir = tempfile::tempdir().unwrap();
-            let path = dir.path().join("x.avi");
-            std::fs::write(&path, list(b"RIFF", b"AVI ", &[hdrl, movi])).unwrap();
-            let err = VideoSource::open(&path).err().expect(expected).to_string();
-            assert!(err.contains(expected) && err.contains("x.avi"), "{err}");
-        }
+        // A phone held upright writes a matrix that `ffprobe` shows as `rotation=-90`.
+        assert_eq!(display_rotation(&matrix(90.0)), Some(90));
+        assert_eq!(display_rotation(&matrix(-90.0)), Some(270));
+        assert_eq!(display_rotation(&matrix(180.0)), Some(180));
+        assert_eq!(display_rotation(&matrix(0.0)), Some(0));
+        assert_eq!(display_rotation(&[0; 8]), None);
     }
 }

@@ -58,12 +58,18 @@ pub fn open(spec: Option<&SourceSpec>) -> Result<Opened> {
             let i = source.info();
             Ok(Opened {
                 note: format!(
-                    "{}: {}×{}, {:.2} fps, {} frames",
+                    "{}: {}, {}×{}, {:.2} fps, {} frames{}",
                     path.display(),
+                    i.codec,
                     i.width,
                     i.height,
                     i.fps,
-                    i.frames
+                    i.frames,
+                    if i.rotation == 0 {
+                        String::new()
+                    } else {
+                        format!(", turned {}° to stand upright", i.rotation)
+                    }
                 ),
                 source: Box::new(source),
                 demo: None,

@@ -29,7 +29,7 @@ use super::sources;
 
 #[derive(Debug, Args)]
 pub struct TrackArgs {
-    /// Where frames come from: camera[:N|:NAME], video:FILE.avi, images:DIR, demo, replay:DIR
+    /// Where frames come from: camera[:N|:NAME], video:FILE (MP4, MOV, MKV, WebM, AVI…), images:DIR, demo, replay:DIR
     /// (default: the first camera, or the demo when there is none).
     #[arg(long)]
     source: Option<SourceSpec>,

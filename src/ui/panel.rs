@@ -214,7 +214,7 @@ impl Panel {
         });
         ui.horizontal(|ui| {
             let edit = egui::TextEdit::singleline(&mut self.path_text)
-                .hint_text("video.avi or an image folder")
+                .hint_text("a video file or an image folder")
                 .desired_width(ui.available_width() - 50.0);
             let enter = ui.add(edit).lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
             if (ui.button("Open").clicked() || enter) && !self.path_text.trim().is_empty() {
