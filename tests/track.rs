@@ -609,6 +609,59 @@ fn a_corrupt_image_in_a_folder_is_skipped_with_a_warning() {
     );
 }
 
+#[test]
+fn render_writes_every_frame_at_the_inputs_rate_with_the_overlay() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("clip.avi");
+    let frames = demo_frames(12);
+    write_mjpeg_avi(&path, &frames);
+    let out_path = dir.path().join("tracked.mp4");
+    let out = facetrack()
+        .args(["track", "--source"])
+        .arg(format!("video:{}", path.display()))
+        .arg("--render")
+        .arg(&out_path)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("rendered 12 frames"), "{err}");
+    let probe = Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
+        .args([
+            "-show_entries",
+            "stream=nb_read_frames,avg_frame_rate,width,height",
+        ])
+        .args(["-of", "default=noprint_wrappers=1"])
+        .arg(&out_path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&probe.stdout);
+    for want in [
+        "nb_read_frames=12",
+        "avg_frame_rate=30/1",
+        "width=640",
+        "height=480",
+    ] {
+        assert!(text.contains(want), "{want} not in {text}");
+    }
+    // The overlay is drawn: the rendered frames differ from the input where the face is.
+    let rendered = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(&out_path)
+        .args(["-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .output()
+        .unwrap()
+        .stdout;
+    assert_eq!(rendered.len(), frames[0].data.len());
+    let changed = rendered
+        .iter()
+        .zip(&frames[0].data)
+        .filter(|(a, b)| a.abs_diff(**b) > 40)
+        .count();
+    assert!(changed > 2000, "only {changed} bytes changed: no overlay?");
+}
+
 /// Encodes `frames` as an MJPEG AVI at 30 fps with the `ffmpeg` command.
 fn write_mjpeg_avi(path: &Path, frames: &[RgbImage]) {
     use std::io::Write;

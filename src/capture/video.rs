@@ -44,6 +44,8 @@ pub struct VideoInfo {
     pub rotation: u32,
     /// The stream's duration, when the headers say.
     pub duration: Option<Duration>,
+    /// The stream's time base (seconds a tick, as a fraction): timestamps are whole ticks of it.
+    pub time_base: (i32, i32),
 }
 
 /// How many frames the headers promise and how exactly.
@@ -237,6 +239,7 @@ impl VideoSource {
                 codec,
                 rotation,
                 duration: duration.map(Duration::from_secs_f64),
+                time_base: (time_base.numerator(), time_base.denominator()),
             },
             expected,
             input,

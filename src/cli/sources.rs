@@ -5,7 +5,7 @@ use anyhow::{Context, Result};
 
 use facetrack::capture::demo::{DemoSequence, astronaut_photo};
 use facetrack::capture::{
-    CameraRequest, CameraSource, DemoSource, FrameSource, ImageFolderSource, SourceSpec,
+    CameraRequest, CameraSource, DemoSource, FrameSource, ImageFolderSource, SourceSpec, VideoInfo,
     VideoSource,
 };
 use facetrack::record::ReplaySource;
@@ -16,6 +16,8 @@ pub struct Opened {
     /// What was opened, and why when it was chosen rather than named.
     pub note: String,
     pub demo: Option<DemoSequence>,
+    /// What a video file's headers say, when the source is one.
+    pub video: Option<VideoInfo>,
 }
 
 /// The demo sequence built from the embedded portrait.
@@ -29,6 +31,7 @@ fn open_demo(note: String) -> Result<Opened> {
         source: Box::new(DemoSource::new(sequence.clone(), 0)),
         note,
         demo: Some(sequence),
+        video: None,
     })
 }
 
@@ -50,12 +53,13 @@ pub fn open(spec: Option<&SourceSpec>) -> Result<Opened> {
                 note: source.describe(),
                 source: Box::new(source),
                 demo: None,
+                video: None,
             })
         }
         SourceSpec::Camera(which) => open_camera(which.as_deref()),
         SourceSpec::Video(path) => {
             let source = VideoSource::open(path)?;
-            let i = source.info();
+            let i = source.info().clone();
             Ok(Opened {
                 note: format!(
                     "{}: {}, {}×{}, {:.2} fps, {} frames{}",
@@ -73,6 +77,7 @@ pub fn open(spec: Option<&SourceSpec>) -> Result<Opened> {
                 ),
                 source: Box::new(source),
                 demo: None,
+                video: Some(i),
             })
         }
         SourceSpec::Images(dir) => {
@@ -81,6 +86,7 @@ pub fn open(spec: Option<&SourceSpec>) -> Result<Opened> {
                 note: format!("{}: {} images", dir.display(), source.len()),
                 source: Box::new(source),
                 demo: None,
+                video: None,
             })
         }
     }
@@ -95,5 +101,6 @@ fn open_camera(which: Option<&str>) -> Result<Opened> {
         note: source.describe(),
         source: Box::new(source),
         demo: None,
+        video: None,
     })
 }

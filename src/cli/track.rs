@@ -23,6 +23,8 @@ use facetrack::track::{
     TrackSettings, TrackStatus,
 };
 
+use crate::render::{Timing, TrackedVideo};
+
 use super::models::load_tracker_models;
 use super::progress::Progress;
 use super::sources;
@@ -51,6 +53,10 @@ pub struct TrackArgs {
     /// Also keep the frames, so that `--source replay:DIR` plays the session again.
     #[arg(long)]
     record_session: Option<PathBuf>,
+    /// Write the tracked video here (FILE.mp4, .mkv, .mov): every frame with the mesh, landmarks,
+    /// head axes and pose readout burnt in, at the input's frame rate.
+    #[arg(long)]
+    render: Option<PathBuf>,
 }
 
 /// Parses `parm`, `parm+joint`, … into a method and the joint switch.
@@ -141,6 +147,16 @@ pub fn run(args: TrackArgs) -> Result<()> {
     ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst))
         .context("cannot install the Ctrl-C handler")?;
 
+    let mut render = args.render.as_deref().map(|path| {
+        let timing = opened
+            .video
+            .as_ref()
+            .map_or(Timing::millis(30.0), |v| Timing {
+                time_base: v.time_base,
+                fps: v.fps,
+            });
+        TrackedVideo::new(path, timing, Arc::clone(&models))
+    });
     let mut truth = opened.demo.map(Truth::new);
     let source = match args.frames {
         Some(n) => Box::new(Take::new(opened.source, n)),
@@ -199,12 +215,22 @@ pub fn run(args: TrackArgs) -> Result<()> {
         if let Some(p) = progress.as_mut() {
             p.inc();
         }
+        if let Some(r) = render.as_mut()
+            && let Err(e) = r.add(&result)
+        {
+            failure = Some(format!("{e:#}"));
+            break;
+        }
         pipeline.recycle(result);
     }
     let interrupted = INTERRUPTED.load(Ordering::SeqCst);
     let rows = pipeline.stop()?;
     if let Some(e) = failure {
         anyhow::bail!("the source failed after {frames} frames: {e}");
+    }
+    if let (Some(r), Some(path)) = (render, &args.render) {
+        let written = r.finish()?;
+        eprintln!("rendered {written} frames to {}", path.display());
     }
     let seconds = last_done.duration_since(started).as_secs_f64();
     let summary = Summary {

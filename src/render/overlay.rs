@@ -29,6 +29,10 @@ pub struct Mark {
     pub outline: f32,
 }
 
+/// A cool blue that no skin has, so the fit stands out from the face under it.
+pub const MESH_COLOR: [f32; 4] = [0.35, 0.65, 1.0, 1.0];
+pub const MESH_ALPHA: f32 = 0.45;
+
 /// Landmark dot colour and radius (window pixels).
 const LANDMARK_COLOR: [f32; 4] = [0.35, 1.0, 0.45, 1.0];
 const LANDMARK_RADIUS: f32 = 2.6;

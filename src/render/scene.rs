@@ -7,7 +7,7 @@ use std::num::NonZeroU64;
 
 use bytemuck::{Pod, Zeroable};
 
-use super::overlay::{LIGHT_DIR, Mark, MeshVertex, Overlay};
+use super::overlay::{LIGHT_DIR, MESH_ALPHA, MESH_COLOR, Mark, MeshVertex, Overlay};
 
 /// The depth format of the view's pass (the mesh's depth-only pass writes it).
 pub const DEPTH_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Depth32Float;
@@ -18,9 +18,6 @@ const BACKGROUND: wgpu::Color = wgpu::Color {
     b: 0.07,
     a: 1.0,
 };
-// A cool blue that no skin has, so the fit stands out from the face under it.
-const MESH_COLOR: [f32; 4] = [0.35, 0.65, 1.0, 1.0];
-const MESH_ALPHA: f32 = 0.45;
 const WIRE_ALPHA: f32 = 0.55;
 
 /// How the mesh is drawn.
