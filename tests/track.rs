@@ -662,6 +662,65 @@ fn render_writes_every_frame_at_the_inputs_rate_with_the_overlay() {
     assert!(changed > 2000, "only {changed} bytes changed: no overlay?");
 }
 
+#[test]
+fn several_videos_each_get_their_csv_and_a_summary_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let videos = dir.path().join("videos");
+    std::fs::create_dir(&videos).unwrap();
+    let frames = demo_frames(10);
+    write_mjpeg_avi(&videos.join("a.avi"), &frames[..6]);
+    write_mjpeg_avi(&videos.join("b.avi"), &frames[2..]);
+    std::fs::write(videos.join("readme.txt"), "not a video").unwrap();
+    let out_dir = dir.path().join("out");
+    let out = facetrack()
+        .args(["track", "--jobs", "2", "--source"])
+        .arg(format!("video:{}", videos.display()))
+        .arg("--csv")
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    for (name, n) in [("a", 6), ("b", 8)] {
+        let (_, rows) = read_csv(&out_dir.join(format!("{name}.csv")));
+        assert_eq!(rows.len(), n, "{name}");
+        let line = lines
+            .iter()
+            .find(|l| {
+                l["video"]
+                    .as_str()
+                    .unwrap()
+                    .ends_with(&format!("{name}.avi"))
+            })
+            .unwrap();
+        assert_eq!(line["frames"], n);
+        assert_eq!(line["ok"], true);
+    }
+
+    // A list file, one of whose videos is missing: the others are tracked, the command fails.
+    let list = dir.path().join("list.txt");
+    std::fs::write(&list, "videos/a.avi\n# a comment\nvideos/missing.mp4\n").unwrap();
+    let out = facetrack()
+        .args(["track", "--list"])
+        .arg(&list)
+        .arg("--csv")
+        .arg(dir.path().join("out2"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("missing.mp4") && stdout.contains("\"ok\":false"),
+        "{stdout}"
+    );
+    assert_eq!(read_csv(&dir.path().join("out2/a.csv")).1.len(), 6);
+}
+
 /// Encodes `frames` as an MJPEG AVI at 30 fps with the `ffmpeg` command.
 fn write_mjpeg_avi(path: &Path, frames: &[RgbImage]) {
     use std::io::Write;

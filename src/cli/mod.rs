@@ -1,5 +1,6 @@
 //! Subcommands, one a file.
 
+mod batch;
 mod build_model;
 mod demo;
 mod eval;

@@ -25,17 +25,26 @@ use facetrack::track::{
 
 use crate::render::{Timing, TrackedVideo};
 
+use super::batch;
 use super::models::load_tracker_models;
 use super::progress::Progress;
 use super::sources;
 
 #[derive(Debug, Args)]
 pub struct TrackArgs {
-    /// Where frames come from: camera[:N|:NAME], video:FILE (MP4, MOV, MKV, WebM, AVI…), images:DIR, demo, replay:DIR
-    /// (default: the first camera, or the demo when there is none).
+    /// Where frames come from: camera[:N|:NAME], video:FILE (MP4, MOV, MKV, WebM, AVI…),
+    /// video:DIR (every video in the folder), images:DIR, demo, replay:DIR (default: the first
+    /// camera, or the demo when there is none). Give it several times to track several videos.
     #[arg(long)]
-    source: Option<SourceSpec>,
-    /// Write the parameter stream here (DESIGN.md's CSV).
+    source: Vec<SourceSpec>,
+    /// A file naming videos to track, one path a line (relative to the file).
+    #[arg(long, value_name = "FILE")]
+    list: Option<PathBuf>,
+    /// Videos tracked at once when there are several (default: half the cores).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Write the parameter stream here (the CSV described in docs/csv.md); with several videos,
+    /// a folder that gets NAME.csv for each.
     #[arg(long)]
     csv: Option<PathBuf>,
     /// Stop after this many frames (default: at the end of the source, or Ctrl-C).
@@ -54,7 +63,8 @@ pub struct TrackArgs {
     #[arg(long)]
     record_session: Option<PathBuf>,
     /// Write the tracked video here (FILE.mp4, .mkv, .mov): every frame with the mesh, landmarks,
-    /// head axes and pose readout burnt in, at the input's frame rate.
+    /// head axes and pose readout burnt in, at the input's frame rate; with several videos, a
+    /// folder that gets NAME.mp4 for each.
     #[arg(long)]
     render: Option<PathBuf>,
 }
@@ -120,6 +130,31 @@ const SETTLE_FRAMES: u64 = 15;
 
 pub fn run(args: TrackArgs) -> Result<()> {
     let (method, joint) = parse_method(&args.method)?;
+    if let Some(videos) = batch::videos(&args.source, args.list.as_deref())? {
+        let mut pass_on = vec![
+            "--method".to_owned(),
+            args.method.clone(),
+            "--stages".to_owned(),
+            args.stages.to_string(),
+        ];
+        if args.no_filter {
+            pass_on.push("--no-filter".into());
+        }
+        if let Some(n) = args.frames {
+            pass_on.extend(["--frames".to_owned(), n.to_string()]);
+        }
+        anyhow::ensure!(
+            args.record_session.is_none(),
+            "--record-session keeps one session; track several videos without it"
+        );
+        return batch::run(batch::Batch {
+            videos,
+            csv_dir: args.csv,
+            render_dir: args.render,
+            jobs: args.jobs.unwrap_or_else(batch::default_jobs),
+            pass_on,
+        });
+    }
     anyhow::ensure!(
         (1..=15).contains(&args.stages),
         "--stages must be 1 to 15, not {}",
@@ -132,7 +167,7 @@ pub fn run(args: TrackArgs) -> Result<()> {
         filter: !args.no_filter,
     };
     let models = load_tracker_models()?;
-    let opened = sources::open(args.source.as_ref())?;
+    let opened = sources::open(args.source.first())?;
     eprintln!("source: {}", opened.note);
 
     let (n_id, n_exp) = models.dims();
