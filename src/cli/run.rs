@@ -35,7 +35,7 @@ pub struct RunArgs {
     /// Show the raw fit, without the temporal filter.
     #[arg(long)]
     pub no_filter: bool,
-    /// Record every fitted frame to this CSV file (DESIGN.md's columns).
+    /// Record every fitted frame to this CSV file (the columns are described in docs/csv.md).
     #[arg(long, value_name = "FILE.csv")]
     pub record: Option<PathBuf>,
     /// Exit once this many frames of the source have been fitted and shown.
