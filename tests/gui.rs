@@ -284,3 +284,63 @@ fn without_a_display_it_says_so_and_names_the_headless_command() {
     assert!(stderr.contains("facetrack track"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// Runs the window on `video` until it ends; its summary and the wall time it took.
+fn play(video: &Path, speed: &str) -> (serde_json::Value, Duration) {
+    let mut cmd = Command::new(xvfb_run());
+    cmd.args(["-a", "-s", "-screen 0 1280x800x24", BIN, "run", "--source"])
+        .arg(format!("video:{}", video.display()))
+        .args(["--exit-after-frames", "1000", "--speed", speed]);
+    let t0 = Instant::now();
+    let out = run_with_timeout(cmd, "facetrack run on a video");
+    let took = t0.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let line = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .expect("a summary line")
+        .to_owned();
+    (serde_json::from_str(&line).expect("JSON"), took)
+}
+
+#[test]
+fn the_window_plays_a_video_at_its_own_pace_showing_every_frame() {
+    let dir = temp_dir();
+    // Three seconds of the demo at 30 fps.
+    let frames = dir.path().join("frames");
+    let status = Command::new(BIN)
+        .args(["demo", "--frames", "90", "--out"])
+        .arg(&frames)
+        .status()
+        .expect("facetrack demo");
+    assert!(status.success());
+    let video = dir.path().join("demo.mp4");
+    let status = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-framerate", "30", "-i"])
+        .arg(frames.join("demo_%05d.png"))
+        .args(["-c:v", "libx264", "-pix_fmt", "yuv420p"])
+        .arg(&video)
+        .status()
+        .expect("ffmpeg on PATH");
+    assert!(status.success());
+
+    let (summary, took) = play(&video, "1");
+    eprintln!("at its pace: {summary} in {took:?}");
+    assert_eq!(summary["shown"], 90, "{summary}");
+    assert_eq!(summary["frames"], 90, "{summary}");
+    // The results are shown over the clip's 3 s (first to last frame: 89/30 s).
+    let fit_fps = summary["fit_fps"].as_f64().unwrap();
+    assert!((27.0..=33.0).contains(&fit_fps), "{summary}");
+
+    // Twice as fast: half the time.
+    let (summary, _) = play(&video, "2");
+    assert_eq!(summary["shown"], 90, "{summary}");
+    let fit_fps = summary["fit_fps"].as_f64().unwrap();
+    assert!((50.0..=66.0).contains(&fit_fps), "{summary}");
+
+    // As fast as it fits: every frame fitted, faster than the clip's pace.
+    let (summary, _) = play(&video, "fastest");
+    assert_eq!(summary["frames"], 90, "{summary}");
+    assert!(summary["fit_fps"].as_f64().unwrap() > 33.0, "{summary}");
+}

@@ -17,8 +17,10 @@ use facetrack::track::{
 use super::Method;
 use super::models::load_tracker_models;
 use super::sources;
+use crate::render::{Timing, TrackedVideo};
 use crate::ui::app::{AppOptions, run as run_window};
 use crate::ui::panel::SourceChoice;
+use crate::ui::player::Speed;
 use crate::ui::session::{OpenRequest, Opened, Opener};
 
 #[derive(Debug, Args)]
@@ -41,6 +43,14 @@ pub struct RunArgs {
     /// Exit once this many frames of the source have been fitted and shown.
     #[arg(long, value_name = "N")]
     pub exit_after_frames: Option<u64>,
+    /// Write the tracked video here (FILE.mp4): every fitted frame with the overlay burnt in, at
+    /// the input's frame rate.
+    #[arg(long, value_name = "FILE.mp4")]
+    pub render: Option<PathBuf>,
+    /// Play a video at this speed (0.25 to 4 times its own pace), or `fastest`: as fast as it is
+    /// fitted, showing the newest fit.
+    #[arg(long, value_name = "SPEED", default_value = "1")]
+    pub speed: String,
     /// At exit, write the window's last frame to this PNG file.
     #[arg(long, value_name = "FILE.png")]
     pub screenshot: Option<PathBuf>,
@@ -79,10 +89,21 @@ pub fn run(args: RunArgs) -> Result<()> {
             bail!("--screenshot {} must name a .png file", p.display());
         }
     }
+    let speed = match args.speed.as_str() {
+        "fastest" => Speed::AsFastAsItFits,
+        s => match s.trim_end_matches(['x', '×']).parse::<f64>() {
+            Ok(r) if (0.25..=4.0).contains(&r) => Speed::Rate(r),
+            _ => {
+                bail!("--speed must be 0.25 to 4 (times the video's pace) or `fastest`, not `{s}`")
+            }
+        },
+    };
     let options = AppOptions {
         source: args.source.clone(),
         settings,
         record: args.record.clone(),
+        render: args.render.clone(),
+        speed,
         exit_after_frames: args.exit_after_frames,
         screenshot: args.screenshot.clone(),
         sources: source_choices(),
@@ -125,7 +146,10 @@ fn opener() -> Opener {
                 }
             }
         };
-        let opened = sources::open(req.source.as_ref())?;
+        let opened = match req.start {
+            Some(t) => sources::open_at(req.source.as_ref(), t)?,
+            None => sources::open(req.source.as_ref())?,
+        };
         let mut sinks: Vec<Box<dyn ResultSink>> = Vec::new();
         if let Some(path) = &req.record {
             let (n_id, n_exp) = models.dims();
@@ -133,17 +157,39 @@ fn opener() -> Opener {
                 .with_context(|| format!("cannot record to {}", path.display()))?;
             sinks.push(Box::new(rec));
         }
+        if let Some(path) = &req.render {
+            let timing = opened
+                .video
+                .as_ref()
+                .map_or(Timing::millis(30.0), |v| Timing {
+                    time_base: v.time_base,
+                    fps: v.fps,
+                });
+            sinks.push(Box::new(TrackedVideo::new(
+                path,
+                timing,
+                Arc::clone(&models),
+            )));
+        }
+        // A video is played like a player, every frame shown: the tracker waits for the window.
+        let delivery = if opened.video.is_some() {
+            ResultDelivery::Every
+        } else {
+            ResultDelivery::Newest
+        };
         let pipeline = Pipeline::start(
             opened.source,
             Arc::clone(&models),
             req.settings,
-            ResultDelivery::Newest,
+            delivery,
             sinks,
         )?;
         Ok(Opened {
             pipeline,
             models,
             description: opened.note,
+            video: opened.video,
+            source: req.source.clone(),
         })
     })
 }

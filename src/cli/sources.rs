@@ -92,6 +92,22 @@ pub fn open(spec: Option<&SourceSpec>) -> Result<Opened> {
     }
 }
 
+/// Opens `spec` as [`open`] does; a video then starts at the key frame at or before `start`.
+pub fn open_at(spec: Option<&SourceSpec>, start: std::time::Duration) -> Result<Opened> {
+    let Some(SourceSpec::Video(path)) = spec else {
+        return open(spec);
+    };
+    let mut source = VideoSource::open(path)?;
+    source.seek(start)?;
+    let info = source.info().clone();
+    Ok(Opened {
+        note: format!("{} from {:.2} s", path.display(), start.as_secs_f64()),
+        source: Box::new(source),
+        demo: None,
+        video: Some(info),
+    })
+}
+
 /// The clock of an image folder's frames (their timestamps, which the filter uses).
 const IMAGE_FOLDER_FPS: f64 = 30.0;
 

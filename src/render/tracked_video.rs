@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::Result;
 
 use facetrack::capture::RgbImage;
-use facetrack::track::{TrackResult, TrackerModels};
+use facetrack::track::{ResultSink, SinkError, TrackResult, TrackerModels};
 
 use super::burn_in::BurnIn;
 use super::video_out::{Timing, VideoWriter};
@@ -19,6 +19,7 @@ pub struct TrackedVideo {
     burn_in: BurnIn,
     picture: RgbImage,
     writer: Option<VideoWriter>,
+    frames: u64,
 }
 
 impl TrackedVideo {
@@ -30,6 +31,7 @@ impl TrackedVideo {
             models,
             picture: RgbImage::default(),
             writer: None,
+            frames: 0,
         }
     }
 
@@ -51,11 +53,33 @@ impl TrackedVideo {
                 self.timing,
             )?),
         };
-        writer.write(&self.picture, result.frame.timestamp)
+        writer.write(&self.picture, result.frame.timestamp)?;
+        self.frames += 1;
+        Ok(())
     }
 
     /// Finishes the file; returns the frames written (0 when no frame came, and no file made).
     pub fn finish(self) -> Result<u64> {
         self.writer.map_or(Ok(0), VideoWriter::finish)
+    }
+}
+
+/// As a sink of the tracking thread (the window's `--render`): every fitted frame, whatever the
+/// window shows.
+impl ResultSink for TrackedVideo {
+    fn record(&mut self, result: &TrackResult) -> Result<(), SinkError> {
+        self.add(result).map_err(|e| format!("{e:#}").into())
+    }
+
+    fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn rows(&self) -> u64 {
+        self.frames
+    }
+
+    fn finish(self: Box<Self>) -> Result<u64, SinkError> {
+        TrackedVideo::finish(*self).map_err(|e| format!("{e:#}").into())
     }
 }

@@ -19,7 +19,8 @@ use facetrack::capture::SourceSpec;
 use facetrack::record::CsvRecorder;
 use facetrack::track::TrackerModels;
 
-use super::panel::{Action, PANEL_WIDTH, Panel, SourceChoice, Status};
+use super::panel::{Action, PANEL_WIDTH, Panel, Playback, SourceChoice, Status};
+use super::player::{Player, Speed};
 use super::session::{
     OpenOutcome, OpenRequest, Opened, Opener, Session, Wake, default_record_path,
     open_in_background,
@@ -54,6 +55,10 @@ pub struct AppOptions {
     pub source: Option<SourceSpec>,
     pub settings: TrackSettings,
     pub record: Option<PathBuf>,
+    /// Write the tracked video here (`--render`).
+    pub render: Option<PathBuf>,
+    /// How a video plays at first.
+    pub speed: Speed,
     /// Exit once the frame of this index − 1 has been fitted and shown.
     pub exit_after_frames: Option<u64>,
     /// Write the window's last frame here at exit.
@@ -156,6 +161,10 @@ struct App {
     overlay: Option<Overlay>,
     /// The result shown (its frame is the texture, its fit the overlay).
     shown: Option<TrackResult>,
+    /// A video's results, paced like a player; `None` for a camera or the demo.
+    player: Option<Player<TrackResult>>,
+    /// The video playing, its length and the source to seek in.
+    video: Option<(SourceSpec, Option<Duration>)>,
     /// A result not yet uploaded.
     pending: bool,
     panel: Panel,
@@ -195,6 +204,8 @@ impl App {
                 source: options.source.clone(),
                 settings: options.settings,
                 record: options.record.clone(),
+                render: options.render.clone(),
+                start: None,
             },
             None,
             proxy.clone(),
@@ -210,6 +221,8 @@ impl App {
             models: None,
             overlay: None,
             shown: None,
+            player: None,
+            video: None,
             pending: false,
             panel,
             stats: Stats::new(now),
@@ -326,6 +339,8 @@ impl App {
             pipeline,
             models,
             description,
+            video,
+            source,
         } = opened;
         self.panel.source = description;
         self.panel.status = Status::Starting("waiting for the first frame…".into());
@@ -343,8 +358,38 @@ impl App {
             self.overlay = Some(overlay);
             self.models = Some(models);
         }
-        let session = Session::new(pipeline, self.proxy.clone());
-        if self.panel.paused {
+        let playing = video.is_some();
+        let session = Session::new(pipeline, self.proxy.clone(), playing);
+        if let Some(player) = &mut self.player {
+            player.clear(drop);
+        }
+        match (&video, source) {
+            (Some(info), Some(spec)) => {
+                let speed = self
+                    .player
+                    .as_ref()
+                    .map_or(self.options.speed, Player::speed);
+                session.set_every(speed != Speed::AsFastAsItFits);
+                let mut player = Player::new(speed);
+                player.set_paused(self.panel.paused);
+                self.player = Some(player);
+                self.video = Some((spec, info.duration));
+                self.panel.playback = Some(Playback {
+                    position: Duration::ZERO,
+                    duration: info.duration,
+                    speed,
+                    seek_to: None,
+                });
+            }
+            _ => {
+                self.player = None;
+                self.video = None;
+                self.panel.playback = None;
+            }
+        }
+        // A video pauses in the player, not in the tracker: the tracker stops on its own when
+        // the player's queue is full, and a step needs the next frame fitted.
+        if self.panel.paused && !playing {
             session.pipeline().send(TrackCommand::Pause(true));
         }
         if self.panel.settings != self.options.settings {
@@ -372,7 +417,23 @@ impl App {
             return;
         };
         let now = Instant::now();
-        while let Some(r) = session.try_result() {
+        if let Some(player) = &mut self.player {
+            while player.wants_more() {
+                match session.try_result() {
+                    Some(r) => player.push(r),
+                    None => break,
+                }
+            }
+        }
+        loop {
+            let next = match &mut self.player {
+                Some(player) => player.due(now, |old| session.pipeline().recycle(old)),
+                None => session.try_result(),
+            };
+            let Some(r) = next else { break };
+            if let Some(p) = &mut self.panel.playback {
+                p.position = r.frame.timestamp;
+            }
             if let Some(sw) = &mut self.switch {
                 let waited = now.saturating_duration_since(sw.sent);
                 if r.settings == sw.settings || waited >= SWITCH_HOLD {
@@ -413,7 +474,9 @@ impl App {
                 PipelineEvent::Error(e) => self.panel.status = Status::Error(e),
                 PipelineEvent::SourceEnded => {
                     self.panel.status = Status::Ended;
-                    if self.options.exit_after_frames.is_some() {
+                    // A video's last frames are still queued for showing: the run ends once
+                    // they are shown (below).
+                    if self.options.exit_after_frames.is_some() && self.player.is_none() {
                         self.exiting = true;
                     }
                 }
@@ -471,7 +534,9 @@ impl App {
                     }
                 }
                 Action::Pause(p) => {
-                    if let Some(session) = &self.session {
+                    if let Some(player) = &mut self.player {
+                        player.set_paused(*p);
+                    } else if let Some(session) = &self.session {
                         session.pipeline().send(TrackCommand::Pause(*p));
                     }
                     self.panel.status = if *p {
@@ -503,6 +568,23 @@ impl App {
                     }
                 }
                 Action::Source(spec) => self.switch_source(spec.clone()),
+                Action::Step => {
+                    if let Some(player) = &mut self.player {
+                        player.step();
+                    }
+                }
+                Action::Speed(speed) => {
+                    if let Some(player) = &mut self.player {
+                        player.set_speed(*speed);
+                    }
+                    if let Some(session) = &self.session {
+                        session.set_every(*speed != Speed::AsFastAsItFits);
+                    }
+                    if let Some(p) = &mut self.panel.playback {
+                        p.speed = *speed;
+                    }
+                }
+                Action::Seek(t) => self.seek(*t),
             }
         }
         // Hand the buffer back: no allocation next frame.
@@ -521,18 +603,53 @@ impl App {
                 source: Some(spec),
                 settings: self.panel.settings,
                 record: None,
+                render: None,
+                start: None,
             },
             self.session.take(),
             self.proxy.clone(),
         ));
     }
 
-    /// Whether `--exit-after-frames` is reached.
-    fn reached_exit_frame(&self) -> bool {
-        match (self.options.exit_after_frames, &self.shown) {
-            (Some(n), Some(r)) => r.frame.index + 1 >= n,
-            _ => false,
+    /// Plays the video from `t`: a new pipeline on the source moved there, so tracking starts
+    /// afresh (the detector finds the face in the first frame shown).
+    fn seek(&mut self, t: Duration) {
+        if self.opening.is_some() {
+            return;
         }
+        let Some((spec, _)) = self.video.clone() else {
+            return;
+        };
+        if let (Some(player), Some(session)) = (&mut self.player, &self.session) {
+            player.clear(|r| session.pipeline().recycle(r));
+        }
+        self.panel.status = Status::Starting(format!("seeking to {:.1} s…", t.as_secs_f64()));
+        self.opening = Some(open_in_background(
+            self.opener.clone(),
+            OpenRequest {
+                source: Some(spec),
+                settings: self.panel.settings,
+                record: None,
+                render: None,
+                start: Some(t),
+            },
+            self.session.take(),
+            self.proxy.clone(),
+        ));
+    }
+
+    /// Whether `--exit-after-frames` is reached, or a video it was given for has been shown to
+    /// its end.
+    fn reached_exit_frame(&self) -> bool {
+        let played_out = self.options.exit_after_frames.is_some()
+            && self.opening.is_none()
+            && self.player.as_ref().is_some_and(Player::is_empty)
+            && self.session.as_ref().is_some_and(Session::all_taken);
+        played_out
+            || match (self.options.exit_after_frames, &self.shown) {
+                (Some(n), Some(r)) => r.frame.index + 1 >= n,
+                _ => false,
+            }
     }
 
     fn redraw(&mut self, event_loop: &ActiveEventLoop) {
@@ -841,14 +958,22 @@ impl ApplicationHandler<Wake> for App {
 
     fn about_to_wait(&mut self, event_loop: &ActiveEventLoop) {
         let now = Instant::now();
+        let frame_due = self.player.as_ref().and_then(Player::next_due);
+        if frame_due.is_some_and(|d| now >= d)
+            && let Some(w) = &self.win
+        {
+            w.window.request_redraw();
+        }
         if now >= self.next_idle_redraw.min(self.next_panel) {
             if let Some(w) = &self.win {
                 w.window.request_redraw();
             }
             self.next_idle_redraw = now + IDLE_REDRAW;
         }
-        event_loop.set_control_flow(ControlFlow::WaitUntil(
-            self.next_idle_redraw.min(self.next_panel),
-        ));
+        let mut wake = self.next_idle_redraw.min(self.next_panel);
+        if let Some(d) = frame_due.filter(|d| *d > now) {
+            wake = wake.min(d);
+        }
+        event_loop.set_control_flow(ControlFlow::WaitUntil(wake));
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod panel;
+pub mod player;
 pub mod session;
 pub mod stats;
 

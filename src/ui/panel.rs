@@ -3,6 +3,7 @@
 //! reads state and queues [`Action`]s; the app carries them out.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use egui::{Color32, RichText, Ui};
 use egui_plot::{Line, Plot, PlotPoints};
@@ -10,6 +11,7 @@ use egui_plot::{Line, Plot, PlotPoints};
 use facetrack::capture::SourceSpec;
 
 use super::app::Switch;
+use super::player::{SPEEDS, Speed};
 use super::stats::{HISTORY_SECONDS, Stats};
 use super::track::{CONFIDENCE_THRESHOLD, TrackMethod, TrackResult, TrackSettings, TrackStatus};
 use crate::render::{MeshStyle, ViewOptions};
@@ -28,6 +30,23 @@ pub enum Action {
     StartRecording(PathBuf),
     StopRecording,
     Source(SourceSpec),
+    /// Show the next frame of a paused video.
+    Step,
+    /// Play the video at this speed.
+    Speed(Speed),
+    /// Play the video from this time.
+    Seek(Duration),
+}
+
+/// Where a video's playback is, for the seek bar.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Playback {
+    /// The time of the frame shown.
+    pub position: Duration,
+    pub duration: Option<Duration>,
+    pub speed: Speed,
+    /// The seek bar's position while it is dragged, seconds.
+    pub seek_to: Option<f64>,
 }
 
 /// What the status line says.
@@ -70,6 +89,8 @@ pub struct Panel {
     pub warning: Option<String>,
     /// How the last change of settings took effect.
     pub last_switch: Option<Switch>,
+    /// A video playing: its seek bar, speed and step.
+    pub playback: Option<Playback>,
 }
 
 impl Panel {
@@ -88,6 +109,7 @@ impl Panel {
             gpu: String::new(),
             warning: None,
             last_switch: None,
+            playback: None,
         }
     }
 
@@ -121,6 +143,13 @@ impl Panel {
         if pressed(Key::Space) {
             self.paused = !self.paused;
             actions.push(Action::Pause(self.paused));
+        }
+        if self.playback.is_some() && (pressed(Key::ArrowRight) || pressed(Key::Period)) {
+            if !self.paused {
+                self.paused = true;
+                actions.push(Action::Pause(true));
+            }
+            actions.push(Action::Step);
         }
         if pressed(Key::M) {
             self.view.mesh = self.view.mesh.next();
@@ -156,6 +185,10 @@ impl Panel {
         ui.separator();
         self.source_section(ui, actions);
         ui.separator();
+        if self.playback.is_some() {
+            self.playback_section(ui, actions);
+            ui.separator();
+        }
         self.method_section(ui, actions);
         ui.separator();
         readouts(ui, shown);
@@ -270,6 +303,72 @@ impl Panel {
                 actions.push(Action::Redetect);
             }
         });
+    }
+
+    /// A video's transport: the seek bar with the time, pause and step, the speed.
+    fn playback_section(&mut self, ui: &mut Ui, actions: &mut Vec<Action>) {
+        let paused = self.paused;
+        let Some(p) = &mut self.playback else { return };
+        let length = p.duration.map_or(0.0, |d| d.as_secs_f64());
+        let now = p.position.as_secs_f64();
+        ui.label(format!(
+            "{} / {}",
+            clock(p.seek_to.unwrap_or(now)),
+            p.duration.map_or("?".into(), |d| clock(d.as_secs_f64()))
+        ));
+        if length > 0.0 {
+            let mut at = p.seek_to.unwrap_or(now);
+            let bar = ui.add(
+                egui::Slider::new(&mut at, 0.0..=length)
+                    .show_value(false)
+                    .trailing_fill(true),
+            );
+            if bar.dragged() || bar.changed() {
+                p.seek_to = Some(at);
+            }
+            if (bar.drag_stopped() || (bar.changed() && !bar.dragged()))
+                && let Some(t) = p.seek_to.take()
+            {
+                actions.push(Action::Seek(Duration::from_secs_f64(t.max(0.0))));
+            }
+        }
+        let mut pause = None;
+        ui.horizontal(|ui| {
+            if ui
+                .button(if paused { "▶ Play" } else { "⏸ Pause" })
+                .on_hover_text("Space")
+                .clicked()
+            {
+                pause = Some(!paused);
+            }
+            if ui.button("Step ▶|").on_hover_text("→ or .").clicked() {
+                if !paused {
+                    pause = Some(true);
+                }
+                actions.push(Action::Step);
+            }
+            let mut speed = p.speed;
+            egui::ComboBox::from_id_salt("speed")
+                .selected_text(speed.label())
+                .show_ui(ui, |ui| {
+                    for r in SPEEDS {
+                        ui.selectable_value(&mut speed, Speed::Rate(r), Speed::Rate(r).label());
+                    }
+                    ui.selectable_value(
+                        &mut speed,
+                        Speed::AsFastAsItFits,
+                        Speed::AsFastAsItFits.label(),
+                    );
+                });
+            if speed != p.speed {
+                actions.push(Action::Speed(speed));
+            }
+        });
+        if let Some(pause) = pause {
+            self.paused = pause;
+            // The step goes after the pause, so that it steps the paused player.
+            actions.insert(0, Action::Pause(pause));
+        }
     }
 
     fn record_section(&mut self, ui: &mut Ui, actions: &mut Vec<Action>) {
@@ -486,6 +585,12 @@ fn short(s: &str, n: usize) -> String {
         t.push('…');
         t
     }
+}
+
+/// `m:ss.s`, the seek bar's time.
+fn clock(seconds: f64) -> String {
+    let s = seconds.max(0.0);
+    format!("{}:{:04.1}", (s / 60.0).floor() as u64, s % 60.0)
 }
 
 #[cfg(test)]

@@ -5,16 +5,23 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use anyhow::Result;
-use crossbeam_channel::{Receiver, TrySendError, bounded, never, select, unbounded};
+use crossbeam_channel::{
+    Receiver, SendTimeoutError, TrySendError, bounded, never, select, unbounded,
+};
 use winit::event_loop::EventLoopProxy;
 
-use facetrack::capture::SourceSpec;
+use facetrack::capture::{SourceSpec, VideoInfo};
 use facetrack::track::TrackerModels;
 
 use super::track::{Pipeline, PipelineEvent, TrackResult, TrackSettings};
+
+/// How often a forwarder waiting on the window checks whether the session is stopping.
+const FORWARD_POLL: Duration = Duration::from_millis(20);
 
 /// Why the event loop is woken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +39,10 @@ pub struct OpenRequest {
     pub settings: TrackSettings,
     /// A CSV recording of every frame from the first.
     pub record: Option<PathBuf>,
+    /// The tracked video of every frame from the first (`--render`).
+    pub render: Option<PathBuf>,
+    /// Where in a video to start (a seek).
+    pub start: Option<Duration>,
 }
 
 /// A started pipeline and what the window needs to draw its results.
@@ -41,6 +52,10 @@ pub struct Opened {
     pub models: Arc<TrackerModels>,
     /// What was opened, and why.
     pub description: String,
+    /// A video file's headers: the window plays it like a player.
+    pub video: Option<VideoInfo>,
+    /// The source opened, for seeking in it.
+    pub source: Option<SourceSpec>,
 }
 
 /// Opens sources; called on the opener thread, never on the UI thread.
@@ -107,22 +122,49 @@ pub struct Session {
     results: Receiver<TrackResult>,
     events: Receiver<PipelineEvent>,
     forwarder: Option<JoinHandle<()>>,
+    /// Tells a forwarder waiting on the window to give up: the session is stopping.
+    closing: Arc<AtomicBool>,
+    /// Set once the pipeline's results have ended and all were forwarded.
+    drained: Arc<AtomicBool>,
+    every: Arc<AtomicBool>,
 }
 
 impl Session {
-    /// Starts forwarding `pipeline`'s results (only the newest is kept) and events.
-    pub fn new(pipeline: Pipeline, proxy: EventLoopProxy<Wake>) -> Self {
+    /// Starts forwarding `pipeline`'s results and events: only the newest result is kept, or
+    /// with `every` (a video played like a player) every one, the tracker waiting for the window.
+    pub fn new(pipeline: Pipeline, proxy: EventLoopProxy<Wake>, every: bool) -> Self {
+        let every = Arc::new(AtomicBool::new(every));
+        let every_flag = Arc::clone(&every);
         let (result_tx, result_rx) = bounded::<TrackResult>(1);
         let (event_tx, event_rx) = unbounded::<PipelineEvent>();
         let results = pipeline.results().clone();
         let mut events = pipeline.events().clone();
         let stale = result_rx.clone();
+        let closing = Arc::new(AtomicBool::new(false));
+        let closing_flag = Arc::clone(&closing);
+        let drained = Arc::new(AtomicBool::new(false));
+        let drained_flag = Arc::clone(&drained);
         let forwarder = std::thread::Builder::new()
             .name("ui-forwarder".into())
             .spawn(move || {
                 loop {
                     select! {
                         recv(results) -> r => match r {
+                            Ok(r) if every_flag.load(Ordering::Relaxed) => {
+                                let mut r = r;
+                                loop {
+                                    match result_tx.send_timeout(r, FORWARD_POLL) {
+                                        Ok(()) => break,
+                                        Err(SendTimeoutError::Timeout(back)) => {
+                                            if closing_flag.load(Ordering::Relaxed) {
+                                                return;
+                                            }
+                                            r = back;
+                                        }
+                                        Err(SendTimeoutError::Disconnected(_)) => return,
+                                    }
+                                }
+                            }
                             Ok(r) => {
                                 if let Err(TrySendError::Full(r)) = result_tx.try_send(r) {
                                     // The window has not taken the last one: the newest wins.
@@ -146,6 +188,7 @@ impl Session {
                     }
                 }
                 // The results have ended: pass on the events still queued (the source's end).
+                drained_flag.store(true, Ordering::SeqCst);
                 for e in events.try_iter() {
                     let _ = event_tx.send(e);
                 }
@@ -157,7 +200,22 @@ impl Session {
             results: result_rx,
             events: event_rx,
             forwarder,
+            closing,
+            drained,
+            every,
         }
+    }
+
+    /// Every result to the window (a video at its pace), or only the newest (as fast as it
+    /// fits: the tracker is never held up by the window).
+    pub fn set_every(&self, every: bool) {
+        self.every.store(every, Ordering::Relaxed);
+    }
+
+    /// Whether every result the pipeline will make has been taken: its source has ended and the
+    /// last frame is fitted and handed over.
+    pub fn all_taken(&self) -> bool {
+        self.drained.load(Ordering::SeqCst) && self.results.is_empty()
     }
 
     /// The newest result, if one came since the last call.
@@ -175,8 +233,16 @@ impl Session {
 
     /// Stops the pipeline (finishing its recordings) and the forwarder; the rows recorded.
     pub fn stop(self) -> Result<u64, String> {
-        let rows = self.pipeline.stop().map_err(|e| e.to_string());
-        if let Some(f) = self.forwarder {
+        let Self {
+            pipeline,
+            forwarder,
+            closing,
+            ..
+        } = self;
+        // A forwarder waiting to hand over a result is let go.
+        closing.store(true, Ordering::Relaxed);
+        let rows = pipeline.stop().map_err(|e| e.to_string());
+        if let Some(f) = forwarder {
             let _ = f.join();
         }
         rows
