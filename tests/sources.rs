@@ -375,6 +375,35 @@ fn a_video_reuses_the_frame_buffer() {
     assert_eq!(n, 4);
 }
 
+#[test]
+fn a_seek_starts_at_the_key_frame_before_the_time_with_the_frames_own_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let pictures: Vec<RgbImage> = (0..60).map(|t| picture(64, 48, t)).collect();
+    let path = dir.path().join("clip.mp4");
+    encode(
+        &path,
+        &pictures,
+        30,
+        &["-c:v", "libx264", "-g", "10", "-bf", "2"],
+    );
+    let mut source = VideoSource::open(&path).unwrap();
+    source.seek(Duration::from_millis(1050)).unwrap();
+    let results = read_all(&mut source);
+    assert!(skipped(&results).is_empty(), "{:?}", skipped(&results));
+    let got = frames(&results)
+        .iter()
+        .map(|f| (f.index, f.timestamp.as_millis()))
+        .collect::<Vec<_>>();
+    // Key frames every 10: decoding starts at the one at 1 s (or the frame after it, as the
+    // demuxer resumes there) and runs to the end.
+    let first = got.first().unwrap().1;
+    assert!((1000..=1040).contains(&first), "{got:?}");
+    assert_eq!(got.last().unwrap().0, 59);
+    for (index, ms) in got {
+        assert!(ms.abs_diff(u128::from(index) * 1000 / 30) <= 1);
+    }
+}
+
 /// Offsets of an MJPEG AVI's frame chunks (`00dc`), in order.
 fn frame_chunks(avi: &[u8]) -> Vec<usize> {
     let movi = find(avi, b"movi");
