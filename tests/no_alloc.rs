@@ -154,3 +154,39 @@ fn an_upright_fit_does_not_allocate_once_grown() {
     run(&mut p);
     assert_eq!(allocations() - before, 0);
 }
+
+/// Counts allocations on this thread only: FFmpeg's own (through `av_malloc`) are not the Rust
+/// allocator's, and its frame threads are other threads — what is counted is this crate's side.
+#[test]
+fn video_frames_do_not_allocate_once_going() {
+    use facetrack::capture::{Frame, FrameSource, Next, VideoSource};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("clip.mp4");
+    let status = std::process::Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=s=128x96:r=30:d=1",
+        ])
+        .args(["-c:v", "libx264", "-pix_fmt", "yuv420p"])
+        .arg(&path)
+        .status()
+        .expect("ffmpeg on PATH (scripts/setup.sh installs it)");
+    assert!(status.success());
+    let mut source = VideoSource::open(&path).unwrap();
+    let mut frame = Frame::default();
+    for _ in 0..3 {
+        assert_eq!(source.next_frame(&mut frame).unwrap(), Next::Frame);
+    }
+    let before = allocations();
+    let mut n = 0;
+    while source.next_frame(&mut frame).unwrap() == Next::Frame {
+        n += 1;
+    }
+    assert_eq!(n, 27);
+    assert_eq!(allocations() - before, 0, "allocations over {n} frames");
+}

@@ -142,8 +142,14 @@ impl VideoSource {
         if let Err(e) = std::fs::metadata(path) {
             return Err(file_error(path, e));
         }
-        let input = ffmpeg::format::input(path)
-            .map_err(|e| file_error(path, format!("not a video FFmpeg can read ({e})")))?;
+        let input = ffmpeg::format::input(path).map_err(|e| {
+            file_error(
+                path,
+                format!(
+                    "FFmpeg cannot open it as a video ({e}): not a video, or damaged or cut short"
+                ),
+            )
+        })?;
         let stream = input
             .streams()
             .best(media::Type::Video)
