@@ -34,7 +34,7 @@ def count_frames(path):
         ['ffprobe', '-v', 'error', '-count_frames', '-select_streams', 'v:0', '-show_entries',
          'stream=nb_read_frames', '-of', 'csv=p=0', path],
         check=True, capture_output=True, text=True).stdout
-    return int(out.strip().split(',')[0])
+    return int(next(l for l in out.split() if l.strip()).split(',')[0])
 
 
 def main():
