@@ -16,7 +16,8 @@ use facetrack::track::{TrackResult, TrackStatus};
 
 use super::overlay::{LIGHT_DIR, MESH_ALPHA, MESH_COLOR, Mark, Overlay};
 
-/// Landmark dots' and axes' sizes scale with the frame, as the window's do with its view.
+/// Landmark dots' and axes' sizes scale with the frame's shorter side, within limits, as the
+/// window's do with its view.
 const REFERENCE_HEIGHT: f32 = 512.0;
 
 pub struct BurnIn {
@@ -57,7 +58,7 @@ impl BurnIn {
             self.overlay
                 .update(model, &result.params, &result.landmarks);
             self.fill_mesh(image);
-            let scale = (h as f32 / REFERENCE_HEIGHT).max(0.6);
+            let scale = (w.min(h) as f32 / REFERENCE_HEIGHT).clamp(0.6, 1.5);
             for mark in self.overlay.marks() {
                 draw_mark(image, mark, scale);
             }
@@ -209,13 +210,16 @@ fn readout_font() -> Option<FontVec> {
 
 /// `text` on a dark band across the top left of the frame.
 fn draw_readout(image: &mut RgbImage, font: &FontVec, text: &str, color: [u8; 3]) {
-    let size = (image.height as f32 / 34.0).clamp(10.0, 28.0);
+    // One line across at most the frame's width.
+    let unit = font.as_scaled(PxScale::from(1.0));
+    let per_px: f32 = text.chars().map(|c| unit.h_advance(font.glyph_id(c))).sum();
+    let size = (image.height as f32 / 34.0)
+        .clamp(10.0, 28.0)
+        .min(image.width as f32 * 0.9 / per_px.max(1.0))
+        .max(6.0);
     let scaled = font.as_scaled(PxScale::from(size));
     let pad = (size * 0.35).round();
-    let mut width = 0.0;
-    for c in text.chars() {
-        width += scaled.h_advance(font.glyph_id(c));
-    }
+    let width = per_px * size;
     let band_w = ((width + 2.0 * pad) as usize).min(image.width);
     let band_h = ((scaled.height() + 2.0 * pad) as usize).min(image.height);
     for y in 0..band_h {
