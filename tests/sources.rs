@@ -376,7 +376,7 @@ fn a_video_reuses_the_frame_buffer() {
 }
 
 #[test]
-fn a_seek_starts_at_the_key_frame_before_the_time_with_the_frames_own_numbers() {
+fn a_seek_starts_at_the_frame_on_screen_at_that_time_with_its_own_number() {
     let dir = tempfile::tempdir().unwrap();
     let pictures: Vec<RgbImage> = (0..60).map(|t| picture(64, 48, t)).collect();
     let path = dir.path().join("clip.mp4");
@@ -394,11 +394,11 @@ fn a_seek_starts_at_the_key_frame_before_the_time_with_the_frames_own_numbers() 
         .iter()
         .map(|f| (f.index, f.timestamp.as_millis()))
         .collect::<Vec<_>>();
-    // Key frames every 10: decoding starts at the one at 1 s (or the frame after it, as the
-    // demuxer resumes there) and runs to the end.
-    let first = got.first().unwrap().1;
-    assert!((1000..=1040).contains(&first), "{got:?}");
+    // Decoding starts at the key frame at 1 s; the first frame given is the one on screen at
+    // 1.05 s, frame 31 (1.033 s).
+    assert_eq!(got.first(), Some(&(31, 1033)), "{got:?}");
     assert_eq!(got.last().unwrap().0, 59);
+    assert_eq!(got.len(), 29);
     for (index, ms) in got {
         assert!(ms.abs_diff(u128::from(index) * 1000 / 30) <= 1);
     }

@@ -82,6 +82,9 @@ pub struct VideoSource {
     done: bool,
     /// Why reading stopped early, when it did.
     read_error: Option<String>,
+    /// After a seek: frames before this time are decoded (they are needed to decode the rest)
+    /// but not given out.
+    skip_before: Option<Duration>,
 }
 
 /// The RGB converter, owned by one source and used by whichever thread reads it.
@@ -260,6 +263,7 @@ impl VideoSource {
             draining: false,
             done: false,
             read_error: None,
+            skip_before: None,
         })
     }
 
@@ -267,8 +271,9 @@ impl VideoSource {
         &self.info
     }
 
-    /// Moves to the key frame at or before `t` (from the stream's start) and restarts decoding
-    /// there; frames are then indexed from the key frame's time times the frame rate.
+    /// Moves to `t` (from the stream's start): decoding restarts at the key frame at or before
+    /// it, and the first frame given is the one shown at `t`; frames are then indexed from their
+    /// time times the frame rate.
     pub fn seek(&mut self, t: Duration) -> Result<(), CaptureError> {
         let target =
             self.start_pts + (t.as_secs_f64() / self.time_base.max(f64::MIN_POSITIVE)) as i64;
@@ -296,6 +301,12 @@ impl VideoSource {
         // Frames counted from here on are not the whole file's: no count check at the end.
         self.expected = None;
         self.next_index = u64::MAX;
+        // Half a frame early: the frame shown at `t` started up to a frame before it.
+        let half_frame = Duration::from_secs_f64(0.5 / self.info.fps.max(1.0));
+        self.skip_before = Some(
+            Duration::from_secs_f64((self.start_pts as f64 * self.time_base).max(0.0))
+                + t.saturating_sub(half_frame),
+        );
         Ok(())
     }
 
@@ -521,6 +532,12 @@ impl FrameSource for VideoSource {
                         self.last_timestamp
                             .map(|t| t + Duration::from_secs_f64(1.0 / self.info.fps.max(1.0)))
                     });
+                    if let (Some(before), Some(t)) = (self.skip_before, at) {
+                        if t < before {
+                            continue;
+                        }
+                        self.skip_before = None;
+                    }
                     let index = self.take_index(at);
                     if self.decoded.is_corrupt() || self.decoded.has_decode_errors() {
                         return Ok(self.skip(index, at, "the decoder found damaged data in it"));

@@ -51,6 +51,9 @@ pub struct RunArgs {
     /// fitted, showing the newest fit.
     #[arg(long, value_name = "SPEED", default_value = "1")]
     pub speed: String,
+    /// Start a video this many seconds in (as the seek bar does).
+    #[arg(long, value_name = "SECONDS")]
+    pub start: Option<f64>,
     /// At exit, write the window's last frame to this PNG file.
     #[arg(long, value_name = "FILE.png")]
     pub screenshot: Option<PathBuf>,
@@ -104,6 +107,11 @@ pub fn run(args: RunArgs) -> Result<()> {
         record: args.record.clone(),
         render: args.render.clone(),
         speed,
+        start: match args.start {
+            Some(t) if t.is_finite() && t >= 0.0 => Some(std::time::Duration::from_secs_f64(t)),
+            Some(t) => bail!("--start must be a time in seconds from 0 on, not {t}"),
+            None => None,
+        },
         exit_after_frames: args.exit_after_frames,
         screenshot: args.screenshot.clone(),
         sources: source_choices(),

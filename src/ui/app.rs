@@ -59,6 +59,8 @@ pub struct AppOptions {
     pub render: Option<PathBuf>,
     /// How a video plays at first.
     pub speed: Speed,
+    /// Where a video starts.
+    pub start: Option<Duration>,
     /// Exit once the frame of this index − 1 has been fitted and shown.
     pub exit_after_frames: Option<u64>,
     /// Write the window's last frame here at exit.
@@ -205,7 +207,7 @@ impl App {
                 settings: options.settings,
                 record: options.record.clone(),
                 render: options.render.clone(),
-                start: None,
+                start: options.start,
             },
             None,
             proxy.clone(),
@@ -372,6 +374,8 @@ impl App {
                 session.set_every(speed != Speed::AsFastAsItFits);
                 let mut player = Player::new(speed);
                 player.set_paused(self.panel.paused);
+                // Paused, a seek still shows the frame it lands on.
+                player.step();
                 self.player = Some(player);
                 self.video = Some((spec, info.duration));
                 self.panel.playback = Some(Playback {
