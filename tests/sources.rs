@@ -524,6 +524,45 @@ fn a_truncated_video_ends_with_a_warning_counting_the_lost_frames() {
     );
 }
 
+#[test]
+fn damaged_bytes_anywhere_give_an_error_or_warnings_never_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let pictures: Vec<RgbImage> = (0..30).map(|t| picture(64, 48, t)).collect();
+    for (name, args) in [
+        (
+            "clip.mp4",
+            &["-c:v", "libx264", "-movflags", "+faststart"][..],
+        ),
+        (
+            "clip.mkv",
+            &["-c:v", "libvpx-vp9", "-deadline", "realtime"][..],
+        ),
+        ("clip.avi", MJPEG),
+    ] {
+        let path = dir.path().join(name);
+        encode(&path, &pictures, 30, args);
+        let whole = std::fs::read(&path).unwrap();
+        let bad = dir.path().join(format!("bad_{name}"));
+        // A small deterministic generator: the same damage on every run.
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        for round in 0..12 {
+            let mut bytes = whole.clone();
+            for _ in 0..(4 + round * 4) {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                let at = (state % bytes.len() as u64) as usize;
+                bytes[at] ^= (state >> 32) as u8 | 1;
+            }
+            std::fs::write(&bad, &bytes).unwrap();
+            if let Ok(mut source) = VideoSource::open(&bad) {
+                let results = read_all(&mut source);
+                assert!(frames(&results).len() <= 30, "{name} round {round}");
+            }
+        }
+    }
+}
+
 fn find(haystack: &[u8], needle: &[u8]) -> usize {
     haystack
         .windows(needle.len())
