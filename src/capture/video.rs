@@ -142,8 +142,15 @@ impl VideoSource {
     /// codec this FFmpeg cannot decode is an error naming the file.
     pub fn open(path: &Path) -> Result<Self, CaptureError> {
         init_ffmpeg();
-        if let Err(e) = std::fs::metadata(path) {
-            return Err(file_error(path, e));
+        match std::fs::metadata(path) {
+            Err(e) => return Err(file_error(path, e)),
+            Ok(m) if m.is_dir() => {
+                return Err(file_error(
+                    path,
+                    "a folder, not a video (`track` takes a folder of videos)",
+                ));
+            }
+            Ok(_) => {}
         }
         let input = ffmpeg::format::input(path).map_err(|e| {
             file_error(
