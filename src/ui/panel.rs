@@ -290,11 +290,14 @@ impl Panel {
             };
             ui.label(RichText::new(text).small().weak());
         }
+        // A video has its pause among its playback controls.
+        let pause_here = self.playback.is_none();
         ui.horizontal(|ui| {
-            if ui
-                .button(if self.paused { "Resume" } else { "Pause" })
-                .on_hover_text("Space")
-                .clicked()
+            if pause_here
+                && ui
+                    .button(if self.paused { "Resume" } else { "Pause" })
+                    .on_hover_text("Space")
+                    .clicked()
             {
                 self.paused = !self.paused;
                 actions.push(Action::Pause(self.paused));
@@ -318,11 +321,17 @@ impl Panel {
         ));
         if length > 0.0 {
             let mut at = p.seek_to.unwrap_or(now);
-            let bar = ui.add(
-                egui::Slider::new(&mut at, 0.0..=length)
-                    .show_value(false)
-                    .trailing_fill(true),
-            );
+            // The seek bar across the panel; other sliders keep their width.
+            let bar = ui
+                .scope(|ui| {
+                    ui.spacing_mut().slider_width = ui.available_width();
+                    ui.add(
+                        egui::Slider::new(&mut at, 0.0..=length)
+                            .show_value(false)
+                            .trailing_fill(true),
+                    )
+                })
+                .inner;
             if bar.dragged() || bar.changed() {
                 p.seek_to = Some(at);
             }
@@ -335,13 +344,17 @@ impl Panel {
         let mut pause = None;
         ui.horizontal(|ui| {
             if ui
-                .button(if paused { "▶ Play" } else { "⏸ Pause" })
+                .button(if paused { "Play" } else { "Pause" })
                 .on_hover_text("Space")
                 .clicked()
             {
                 pause = Some(!paused);
             }
-            if ui.button("Step ▶|").on_hover_text("→ or .").clicked() {
+            if ui
+                .button("Step")
+                .on_hover_text("one frame on: → or .")
+                .clicked()
+            {
                 if !paused {
                     pause = Some(true);
                 }
