@@ -299,7 +299,14 @@ fn a_variable_frame_rate_keeps_each_frames_presentation_time() {
                 "libx264",
             ],
         );
-        let got: Vec<u128> = frames(&read_all(&mut VideoSource::open(&path).unwrap()))
+        let results = read_all(&mut VideoSource::open(&path).unwrap());
+        // MKV declares a duration and no count: fewer frames than duration × rate is no loss.
+        assert!(
+            skipped(&results).is_empty(),
+            "{name}: {:?}",
+            skipped(&results)
+        );
+        let got: Vec<u128> = frames(&results)
             .iter()
             .map(|f| f.timestamp.as_millis())
             .collect();
@@ -520,6 +527,22 @@ fn a_truncated_video_ends_with_a_warning_counting_the_lost_frames() {
     assert!(
         why.last()
             .is_some_and(|w| w.contains("of the 30") && w.contains("lost")),
+        "{why:?}"
+    );
+
+    // An MKV (a duration, no count) cut short: the loss is told from where the frames stop.
+    let mkv = dir.path().join("whole.mkv");
+    encode(&mkv, &pictures, 30, &["-c:v", "libx264"]);
+    let whole = std::fs::read(&mkv).unwrap();
+    let cut = dir.path().join("cut.mkv");
+    std::fs::write(&cut, &whole[..whole.len() / 2]).unwrap();
+    let results = read_all(&mut VideoSource::open(&cut).unwrap());
+    let n = frames(&results).len();
+    assert!((3..28).contains(&n), "{n} frames");
+    let why = skipped(&results);
+    assert!(
+        why.last()
+            .is_some_and(|w| w.contains("of the 1.00 s") && w.contains("frames lost")),
         "{why:?}"
     );
 }

@@ -334,31 +334,45 @@ impl VideoSource {
         (secs.is_finite()).then(|| Duration::from_secs_f64(secs.max(0.0)))
     }
 
-    /// The warning for a file that ended before its declared count, once.
+    /// The warning for a file that ended before its declared count, once. Where the header
+    /// counts the frames (MP4, MOV, AVI), the count is compared; where it gives only a duration
+    /// (MKV, WebM, MPEG-TS), where the last frame ended is — a frame count from the duration
+    /// would be wrong for a variable frame rate.
     fn end_warning(&mut self) -> Option<String> {
         let expected = self.expected.take()?;
-        let short = expected.frames.saturating_sub(self.delivered);
-        if short <= expected.slack && self.read_error.is_none() {
-            return None;
-        }
-        if short == 0 {
-            return None;
-        }
-        let how = if expected.slack == 0 {
-            "its header declares"
-        } else {
-            "its duration implies"
-        };
         let why = self
             .read_error
             .as_deref()
             .map(|e| format!(" (reading stopped: {e})"))
             .unwrap_or_default();
+        let path = self.path.display();
+        if expected.slack == 0 {
+            let short = expected.frames.saturating_sub(self.delivered);
+            if short == 0 {
+                return None;
+            }
+            return Some(format!(
+                "{path}: the video ended after {} frames of the {} its header declares: {short} frames lost — the file is cut short or damaged{why}",
+                self.delivered, expected.frames
+            ));
+        }
+        let duration = self.info.duration?.as_secs_f64();
+        let period = 1.0 / self.info.fps.max(1.0);
+        let start = self.start_pts as f64 * self.time_base;
+        let ended = self
+            .last_timestamp
+            .map_or(0.0, |t| t.as_secs_f64() - start + period);
+        let missing = duration - ended;
+        if missing <= (2.0 * period).max(0.01 * duration) && self.read_error.is_none() {
+            return None;
+        }
+        let lost = (missing.max(0.0) / period).round() as u64;
+        if lost == 0 {
+            return None;
+        }
         Some(format!(
-            "{}: the video ended after {} frames of the {} {how}: {short} frames lost — the file is cut short or damaged{why}",
-            self.path.display(),
-            self.delivered,
-            expected.frames
+            "{path}: the video ended after {} frames, at {ended:.2} s of the {duration:.2} s its header gives: about {lost} frames lost — the file is cut short or damaged{why}",
+            self.delivered
         ))
     }
 
@@ -452,6 +466,9 @@ impl VideoSource {
 
     fn skip(&mut self, index: u64, at: Option<Duration>, why: impl std::fmt::Display) -> Next {
         self.delivered += 1;
+        if at.is_some() {
+            self.last_timestamp = at;
+        }
         Next::Skipped(format!(
             "{} could not be decoded and is skipped: {why}",
             self.frame_name(index, at)
