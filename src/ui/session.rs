@@ -12,7 +12,7 @@ use crossbeam_channel::{Receiver, TrySendError, bounded, never, select, unbounde
 use winit::event_loop::EventLoopProxy;
 
 use facetrack::capture::SourceSpec;
-use facetrack::track::TrackerModels;
+use facetrack::track::{PipelineEnd, TrackerModels};
 
 use super::track::{Pipeline, PipelineEvent, TrackResult, TrackSettings};
 
@@ -23,6 +23,9 @@ pub enum Wake {
     Pipeline,
     /// A source was opened (or failed to open).
     Opened,
+    /// Ctrl-C, SIGTERM or SIGHUP: close as the window's close button does, finishing the
+    /// recordings.
+    Quit,
 }
 
 /// What to open.
@@ -98,7 +101,7 @@ fn lower_priority() {
 pub struct OpenOutcome {
     pub opened: Result<Opened>,
     /// The rows the previous pipeline's recordings wrote, or why it failed.
-    pub stopped: Option<Result<u64, String>>,
+    pub stopped: Option<Result<PipelineEnd, String>>,
 }
 
 /// A pipeline with its forwarder.
@@ -173,8 +176,8 @@ impl Session {
         &self.pipeline
     }
 
-    /// Stops the pipeline (finishing its recordings) and the forwarder; the rows recorded.
-    pub fn stop(self) -> Result<u64, String> {
+    /// Stops the pipeline (finishing its recordings) and the forwarder; what the run did.
+    pub fn stop(self) -> Result<PipelineEnd, String> {
         let rows = self.pipeline.stop().map_err(|e| e.to_string());
         if let Some(f) = self.forwarder {
             let _ = f.join();
