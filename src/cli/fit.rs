@@ -1,15 +1,16 @@
 //! `facetrack fit`: landmarks (and, with the model-based methods, the 3D fit) for still images.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufWriter, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use facetrack::align::FaceBox;
+use facetrack::align::box_list::read_box_list;
 use facetrack::align::detect::FaceDetector;
 use facetrack::capture::{is_image_file, load_rgb};
 use facetrack::image::GrayImage;
@@ -44,13 +45,6 @@ pub struct FitArgs {
     /// Where to write the results, one JSON object a line.
     #[arg(long)]
     out: PathBuf,
-}
-
-#[derive(Debug, Deserialize)]
-struct BoxLine {
-    image: String,
-    #[serde(rename = "box")]
-    face_box: [f64; 4],
 }
 
 /// One fitted face as `fit --out` writes it (DESIGN.md); the model's fields are absent for `ert`.
@@ -558,35 +552,7 @@ fn list_images(path: &Path) -> Result<Vec<(String, PathBuf)>> {
 fn read_boxes(path: &Path) -> Result<HashMap<String, FaceBox>> {
     let file =
         std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut boxes = HashMap::new();
-    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let line = line.with_context(|| format!("cannot read {}", path.display()))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let b: BoxLine = serde_json::from_str(&line).with_context(|| {
-            format!(
-                "{}:{}: expected {{\"image\": NAME, \"box\": [left, top, right, bottom]}}",
-                path.display(),
-                i + 1
-            )
-        })?;
-        let [l, t, r, bt] = b.face_box;
-        if !(l.is_finite() && t.is_finite() && r > l && bt > t) {
-            bail!(
-                "{}:{}: box {:?} is empty or not finite",
-                path.display(),
-                i + 1,
-                b.face_box
-            );
-        }
-        // A box file made for paths ("images/x.jpg") still matches the file name.
-        let key = Path::new(&b.image)
-            .file_name()
-            .map_or(b.image.clone(), |n| n.to_string_lossy().into_owned());
-        boxes.insert(key, FaceBox::new(l, t, r, bt));
-    }
-    Ok(boxes)
+    read_box_list(std::io::BufReader::new(file)).with_context(|| format!("{}", path.display()))
 }
 
 /// The first `stages` stages of the ERT cascade from dlib's mean shape.
