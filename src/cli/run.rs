@@ -107,14 +107,14 @@ pub fn run(args: RunArgs) -> Result<()> {
     let mut problems = Vec::new();
     if summary.skipped_frames > 0 {
         problems.push(format!(
-            "{} frames could not be decoded (the panel's warnings named them)",
-            summary.skipped_frames
+            "{} could not be decoded (the panel's warnings named them)",
+            super::frames(summary.skipped_frames)
         ));
     }
     if summary.lost_rows > 0 {
         problems.push(format!(
-            "{} fitted frames have no row in the recording",
-            summary.lost_rows
+            "{} fitted and not written to the recording",
+            super::frames(summary.lost_rows)
         ));
     }
     if !problems.is_empty() {

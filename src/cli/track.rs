@@ -271,8 +271,10 @@ pub fn run(args: TrackArgs) -> Result<()> {
     }
     if end.skipped > 0 {
         problems.push(format!(
-            "{} frames could not be decoded and have no row (the warnings name them)",
-            end.skipped
+            "{} could not be decoded and {} no row (the warnings name {})",
+            super::frames(end.skipped),
+            if end.skipped == 1 { "has" } else { "have" },
+            if end.skipped == 1 { "it" } else { "them" }
         ));
     }
     for r in end.recordings.iter().filter(|r| r.lost() > 0) {
