@@ -72,7 +72,7 @@ pub enum ErtError {
         expected: usize,
         got: usize,
     },
-    #[error("face box {0:?} has no width or height")]
+    #[error("face box [{}, {}, {}, {}] has no width or height", .0.left, .0.top, .0.right, .0.bottom)]
     EmptyBox(FaceBox),
 }
 
