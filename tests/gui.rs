@@ -353,3 +353,70 @@ fn the_window_plays_a_video_at_its_own_pace_showing_every_frame() {
     let shown = summary["shown"].as_u64().unwrap();
     assert!((29..=31).contains(&shown), "{summary}");
 }
+
+/// The pid of the running facetrack binary started under `parent`.
+fn child_facetrack(parent: u32) -> Option<i32> {
+    let bin = std::fs::canonicalize(BIN).ok()?;
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+        let exe = std::fs::read_link(e.path().join("exe")).ok()?;
+        let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+        // ppid is the second field after the parenthesised command name.
+        let ppid: u32 = stat
+            .rsplit(')')
+            .next()?
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()?;
+        (exe == bin && ppid == parent).then_some(pid)
+    })
+}
+
+#[test]
+fn sigterm_closes_the_window_as_its_close_button_does() {
+    let xvfb = xvfb_run();
+    let dir = temp_dir();
+    let csv_path = dir.path().join("gui.csv");
+    let mut cmd = Command::new(&xvfb);
+    cmd.args([
+        "-a",
+        "-s",
+        "-screen 0 1280x800x24",
+        BIN,
+        "run",
+        "--source",
+        "demo",
+        "--record",
+    ])
+    .arg(&csv_path);
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("xvfb-run starts");
+    let t0 = Instant::now();
+    let pid = loop {
+        let rows = std::fs::read_to_string(&csv_path).map_or(0, |t| t.lines().count());
+        if rows > 20
+            && let Some(pid) = child_facetrack(child.id())
+        {
+            break pid;
+        }
+        assert!(t0.elapsed() < TIMEOUT, "the window recorded no rows");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let out = child.wait_with_output().expect("xvfb-run ends");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let summary: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("a summary");
+    assert_eq!(summary["interrupted"], true);
+    let text = std::fs::read_to_string(&csv_path).unwrap();
+    let fields = text.lines().next().unwrap().split(',').count();
+    let rows: Vec<&str> = text.lines().skip(1).collect();
+    assert!(rows.iter().all(|r| r.split(',').count() == fields));
+    assert_eq!(summary["rows"], rows.len() as u64);
+}

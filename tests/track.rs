@@ -597,8 +597,14 @@ fn a_corrupt_image_in_a_folder_is_skipped_with_a_warning() {
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{err}");
+    // Every good frame is tracked and written, and the lost one makes the exit status say so.
+    assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("warning") && err.contains("f003.png"), "{err}");
+    assert!(
+        err.contains("1 frame could not be decoded and has no row"),
+        "{err}"
+    );
+    assert_eq!(summary(&out.stdout)["skipped_frames"], 1);
     assert_eq!(summary(&out.stdout)["frames"], 5);
     let (_, rows) = read_csv(&csv);
     let frames: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
@@ -767,8 +773,12 @@ fn a_corrupt_video_frame_is_skipped_with_a_warning() {
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{err}");
+    assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("warning") && err.contains('5'), "{err}");
+    assert!(
+        err.contains("1 frame could not be decoded and has no row"),
+        "{err}"
+    );
     let (_, rows) = read_csv(&csv);
     let frames: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
     assert_eq!(frames, ["0", "1", "2", "3", "4", "6", "7"]);

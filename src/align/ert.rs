@@ -72,7 +72,7 @@ pub enum ErtError {
         expected: usize,
         got: usize,
     },
-    #[error("face box {0:?} has no width or height")]
+    #[error("face box [{}, {}, {}, {}] has no width or height", .0.left, .0.top, .0.right, .0.bottom)]
     EmptyBox(FaceBox),
 }
 
@@ -749,12 +749,17 @@ fn prefetch<T>(v: &T, level: Level) {
 }
 
 /// `floor(v + 0.5)`, dlib's rounding to a pixel, without a libm call: x86-64's baseline has no
-/// SSE4.1 `roundsd`. Exact for |v| < 2^62; NaN gives 0.
+/// SSE4.1 `roundsd`. Exact for |v| < 2^62; NaN gives 0, and a value beyond i64's range (a fit
+/// thrown far off the image) saturates rather than wrapping.
 #[inline]
 fn round_half_up(v: f64) -> i64 {
     let v = v + 0.5;
     let t = v as i64;
-    if (t as f64) > v { t - 1 } else { t }
+    if (t as f64) > v {
+        t.saturating_sub(1)
+    } else {
+        t
+    }
 }
 
 impl ErtScratch {

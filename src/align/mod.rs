@@ -1,5 +1,6 @@
 //! M1: landmark alignment — dlib's ERT cascade evaluated stage by stage, and face detection.
 
+pub mod box_list;
 pub mod detect;
 mod dlib_format;
 mod ert;

@@ -58,8 +58,10 @@ fn decode_rgb(bytes: &[u8]) -> Result<RgbImage, String> {
 }
 
 /// Larger images are refused rather than allocated: a corrupt header (a damaged video frame, a
-/// file that is not what its name says) can claim 65535×65535 pixels, 12 GB of RGB.
-const MAX_PIXELS: usize = 1 << 28;
+/// file that is not what its name says) can claim 65535×65535 pixels, 12 GB of RGB, and a PNG of
+/// a few hundred kilobytes can hold 16000×16000. 50 megapixels takes a 48-megapixel phone photo;
+/// decoding one and fitting it holds about 20 bytes a pixel, 1 GB, at most.
+pub const MAX_PIXELS: usize = 50_000_000;
 
 /// Decodes JPEG frames into a caller's buffer, one after another, with one libjpeg-turbo handle.
 ///
@@ -77,8 +79,19 @@ impl JpegDecoder {
 
     /// Decodes `bytes` into `out`, resizing it to the JPEG's size; `out`'s buffer is reused, so
     /// nothing is allocated once it has held a frame this large. On an error `out`'s pixels are
-    /// unspecified.
+    /// unspecified, and the decoder is ready for the next frame.
     pub fn decode_into(&mut self, bytes: &[u8], out: &mut RgbImage) -> Result<(), String> {
+        let outcome = self.decode(bytes, out);
+        if outcome.is_err() {
+            // After some errors (a damaged start-of-frame marker, a 0×0 header) libjpeg-turbo's
+            // handle refuses every later image, valid or not; a damaged frame of a webcam's
+            // MJPEG stream must cost that frame alone.
+            self.inner = turbojpeg::Decompressor::new().map_err(|e| e.to_string())?;
+        }
+        outcome
+    }
+
+    fn decode(&mut self, bytes: &[u8], out: &mut RgbImage) -> Result<(), String> {
         let header = self.inner.read_header(bytes).map_err(|e| e.to_string())?;
         let (width, height) = (header.width, header.height);
         if width == 0 || height == 0 {
@@ -218,5 +231,52 @@ mod tests {
         let err = load_rgb(Path::new("/no/such/face.jpg")).unwrap_err();
         assert!(matches!(err, ImageFileError::Io { .. }));
         assert!(err.to_string().contains("/no/such/face.jpg"));
+    }
+
+    /// A small valid JPEG, and the offset of its start-of-frame marker's height field.
+    fn jpeg() -> (Vec<u8>, usize) {
+        let (w, h) = (32, 24);
+        let pixels: Vec<u8> = (0..w * h * 3).map(|i| (i * 7 % 251) as u8).collect();
+        let image = turbojpeg::Image {
+            pixels: pixels.as_slice(),
+            width: w,
+            pitch: w * 3,
+            height: h,
+            format: turbojpeg::PixelFormat::RGB,
+        };
+        let bytes = turbojpeg::compress(image, 90, turbojpeg::Subsamp::Sub2x2)
+            .unwrap()
+            .to_vec();
+        let sof = bytes
+            .windows(2)
+            .position(|m| m == [0xFF, 0xC0])
+            .expect("a baseline JPEG has a SOF0 marker");
+        (bytes, sof + 5)
+    }
+
+    #[test]
+    fn one_damaged_jpeg_costs_one_frame_and_no_more() {
+        let (good, height_at) = jpeg();
+        let mut zero = good.clone();
+        zero[height_at..height_at + 4].fill(0);
+        let mut bad_marker = good.clone();
+        bad_marker[height_at - 4] = 0xC7;
+        let mut truncated = good.clone();
+        truncated.truncate(good.len() / 2);
+        let mut decoder = JpegDecoder::new().unwrap();
+        let mut out = RgbImage::default();
+        decoder.decode_into(&good, &mut out).unwrap();
+        let reference = out.clone();
+        for (what, bad) in [
+            ("0×0", &zero),
+            ("damaged SOF", &bad_marker),
+            ("truncated", &truncated),
+        ] {
+            assert!(decoder.decode_into(bad, &mut out).is_err(), "{what}");
+            decoder
+                .decode_into(&good, &mut out)
+                .unwrap_or_else(|e| panic!("a valid frame after a {what} one: {e}"));
+            assert_eq!(out, reference, "{what}");
+        }
     }
 }

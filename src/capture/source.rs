@@ -114,6 +114,16 @@ pub enum SourceSpec {
     Replay(PathBuf),
 }
 
+impl SourceSpec {
+    /// The files or folders the source reads.
+    pub fn paths(&self) -> Vec<PathBuf> {
+        match self {
+            Self::Video(p) | Self::Images(p) | Self::Replay(p) => vec![p.clone()],
+            Self::Camera(_) | Self::Demo => Vec::new(),
+        }
+    }
+}
+
 /// The sources `--source` accepts, for help and error texts.
 pub const SOURCE_SYNTAX: &str = "camera[:N|:NAME], video:FILE, images:DIR, demo, replay:DIR";
 

@@ -64,8 +64,8 @@ pub fn run(args: &BuildModelArgs) -> Result<()> {
     let path = args.out.join(MODEL_FILE_NAME);
     write_atomically(&path, &bytes)?;
 
-    print_report(&report, &annotations_path);
-    println!(
+    print_report(&report, &annotations_path)?;
+    out!(
         "wrote {} ({} bytes: {} landmarks, {} vertices, {} triangles, {} identity + {} expression dimensions) in {:.1} s",
         path.display(),
         bytes.len(),
@@ -75,7 +75,7 @@ pub fn run(args: &BuildModelArgs) -> Result<()> {
         model.n_id(),
         model.n_exp(),
         started.elapsed().as_secs_f64()
-    );
+    )?;
     Ok(())
 }
 
@@ -91,14 +91,14 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
         .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))
 }
 
-fn print_report(r: &BuildReport, source: &Path) {
+fn print_report(r: &BuildReport, source: &Path) -> Result<()> {
     let l = &r.learn;
-    println!(
+    out!(
         "landmark model, least squares over {} images of {}:",
         l.n_images,
         source.display()
-    );
-    println!(
+    )?;
+    out!(
         "  residual: RMS {:.4} max {:.4} model units = {:.1e} / {:.1e} of the spread ({:.0} units, per-coordinate std over images) \
          = {:.1e} / {:.1e} of the face width ({:.0} units)",
         l.residual.rms,
@@ -109,20 +109,22 @@ fn print_report(r: &BuildReport, source: &Path) {
         l.residual.rms / l.face_width,
         l.residual.max / l.face_width,
         l.face_width
-    );
+    )?;
     if let Some(h) = l.holdout {
-        println!(
+        out!(
             "  held out (fit on 4/5 of the images, measured on the rest): RMS {:.4} max {:.4}",
-            h.rms, h.max
-        );
+            h.rms,
+            h.max
+        )?;
     }
-    println!(
+    out!(
         "  σ = RMS of each coefficient about zero (coefficient means reach {:.2} σ); design matrix condition number {:.1}",
-        l.max_mean_over_sigma, l.condition
-    );
+        l.max_mean_over_sigma,
+        l.condition
+    )?;
     let d = &r.dense;
-    println!("dense mesh:");
-    println!(
+    out!("dense mesh:")?;
+    out!(
         "  similarity placement: scale {:.1} units/cm, landmark vertices off the mean landmarks by RMS {:.0} max {:.0} units \
          ({:.1}% / {:.1}% of the face width); thin-plate spline round-off {:.1e}",
         r.mesh_scale,
@@ -131,20 +133,21 @@ fn print_report(r: &BuildReport, source: &Path) {
         100.0 * r.alignment_rms / l.face_width,
         100.0 * r.alignment_max / l.face_width,
         r.spline_round_off
-    );
-    println!(
+    )?;
+    out!(
         "  landmark vertices vs landmark model over all checked shapes: max difference {} units",
         d.landmark_max_difference
-    );
-    println!(
+    )?;
+    out!(
         "  mean mesh vs canonical mesh: {} triangles flipped; {} triangles fill the mouth opening",
-        d.mean_flips_vs_canonical, d.mouth_triangles
-    );
+        d.mean_flips_vs_canonical,
+        d.mouth_triangles
+    )?;
     for (what, c) in [
         ("each coefficient alone at ±3σ", &d.per_dimension),
         ("the dataset's own faces", &d.faces),
     ] {
-        println!(
+        out!(
             "  {what}: {} shapes, {} with a flipped triangle ({} outside the mouth opening), worst {:.2}% ({:.2}% outside), \
              mean {:.3}% of triangles; landmark model's inner lips crossed in {}",
             c.shapes,
@@ -154,6 +157,7 @@ fn print_report(r: &BuildReport, source: &Path) {
             100.0 * c.max_fraction_outside_mouth,
             100.0 * c.mean_fraction,
             c.lips_crossed
-        );
+        )?;
     }
+    Ok(())
 }

@@ -17,7 +17,7 @@ use facetrack::model::{MorphableModel, Params};
 
 use super::fit::Pose;
 use super::models::{
-    PARM_FILE, PARM_TRACK_FILE, load_face_model, load_regressors, load_shape_predictor,
+    PARM_FILE, PARM_TRACK_FILE, load_face_model, load_named_regressors, load_shape_predictor,
 };
 
 #[derive(Debug, Args)]
@@ -56,8 +56,8 @@ struct TruthLine<'a> {
 pub fn build_sequence(photo: RgbImage) -> Result<DemoSequence> {
     let model: MorphableModel = load_face_model(None)?;
     let predictor = load_shape_predictor(None)?;
-    let cold = ParamUpdate::Regression(load_regressors(None, PARM_FILE)?);
-    let track = ParamUpdate::Regression(load_regressors(None, PARM_TRACK_FILE)?);
+    let cold = ParamUpdate::Regression(load_named_regressors(PARM_FILE)?);
+    let track = ParamUpdate::Regression(load_named_regressors(PARM_TRACK_FILE)?);
     let mut detector = FaceDetector::new()?;
     let fitted: Params = fit_photo(
         &photo,
@@ -113,7 +113,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         .flush()
         .with_context(|| format!("cannot write {}", truth_path.display()))?;
     if args.frames > 0 {
-        eprintln!(
+        note!(
             "{} frames in {}; rendering {:.2} ms a frame ({:.0} fps)",
             args.frames,
             args.out.display(),

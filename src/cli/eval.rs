@@ -20,7 +20,7 @@ use facetrack::fit::parm_joint::{ParmJoint, face_size};
 use facetrack::fit::training::{Perturbation, perturb};
 use facetrack::fit::training_set::FaceSample;
 use facetrack::fit::warm_start::box_around;
-use facetrack::fit::{Cascade, ParamUpdate};
+use facetrack::fit::{Cascade, ParamUpdate, RegressorKind};
 use facetrack::model::MorphableModel;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -122,9 +122,15 @@ pub fn run(args: EvalArgs) -> Result<()> {
         .map(|&m| match (m, &args.regressors) {
             (Method::Ert, _) => Ok(None),
             (Method::Prm | Method::Parm, Some(path)) => {
-                load_regressors(Some(path), "").map(|r| Some(ParamUpdate::Regression(r)))
+                let kind = if m == Method::Prm {
+                    RegressorKind::Prm
+                } else {
+                    RegressorKind::Parm
+                };
+                load_regressors(Some(path), "", kind, None)
+                    .map(|r| Some(ParamUpdate::Regression(r)))
             }
-            _ => load_update(m).map(Some),
+            _ => load_update(m, &model).map(Some),
         })
         .collect::<Result<_>>()?;
     let aflw = aflw_dir(&args.data)?;
@@ -147,7 +153,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
             config.prior_exp = l;
         }
         config.start_from_fit = !args.joint_from_zero;
-        let update = load_update(Method::ParmJoint)?;
+        let update = load_update(Method::ParmJoint, &model)?;
         let rows = eval_joint(
             &model,
             &predictor,
@@ -187,11 +193,11 @@ pub fn run(args: EvalArgs) -> Result<()> {
     write_csvs(&args.out, &reports, &all_results)?;
     if args.json {
         for r in &reports {
-            println!("{}", serde_json::to_string(r)?);
+            out!("{}", serde_json::to_string(r)?)?;
         }
     } else {
         print!("{}", tables(&reports, faces.len(), args.start));
-        eprintln!(
+        note!(
             "CED and NME-per-stage CSV and PNG files in {}",
             args.out.display()
         );
@@ -438,7 +444,7 @@ fn write_csvs(
 
 fn warn_no_font(outcome: PlotOutcome) {
     if let Some(w) = outcome.warning() {
-        eprintln!("warning: {w}");
+        note!("warning: {w}");
     }
 }
 

@@ -1,15 +1,16 @@
 //! `facetrack fit`: landmarks (and, with the model-based methods, the 3D fit) for still images.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufWriter, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use facetrack::align::FaceBox;
+use facetrack::align::box_list::read_box_list;
 use facetrack::align::detect::FaceDetector;
 use facetrack::capture::{is_image_file, load_rgb};
 use facetrack::image::GrayImage;
@@ -44,13 +45,6 @@ pub struct FitArgs {
     /// Where to write the results, one JSON object a line.
     #[arg(long)]
     out: PathBuf,
-}
-
-#[derive(Debug, Deserialize)]
-struct BoxLine {
-    image: String,
-    #[serde(rename = "box")]
-    face_box: [f64; 4],
 }
 
 /// One fitted face as `fit --out` writes it (DESIGN.md); the model's fields are absent for `ert`.
@@ -271,6 +265,20 @@ fn model_line<'b>(
 
 pub fn run(args: FitArgs) -> Result<()> {
     let mut images = list_images(&args.images)?;
+    let inputs = images
+        .iter()
+        .map(|(_, p)| p.as_path())
+        .chain(args.boxes.as_deref())
+        .chain(args.landmarks.as_deref());
+    for input in inputs {
+        if super::same_file::is_same_or_inside(&args.out, input) {
+            bail!(
+                "--out {} is an input of this run ({}); choose another path for the results",
+                args.out.display(),
+                input.display()
+            );
+        }
+    }
     let boxes = args.boxes.as_deref().map(read_boxes).transpose()?;
     // A folder with a box file: the faces the file names.
     if let (Some(b), true) = (&boxes, args.images.is_dir()) {
@@ -285,7 +293,11 @@ pub fn run(args: FitArgs) -> Result<()> {
     let predictor = load_shape_predictor(args.landmarks.as_deref())?;
     let model_and_update = match args.method {
         Method::Ert => None,
-        m => Some((load_face_model(None)?, load_update(m)?)),
+        m => {
+            let model = load_face_model(None)?;
+            let update = load_update(m, &model)?;
+            Some((model, update))
+        }
     };
     let mut solver: Option<JointSolver> = None;
     let mut fitter = match &model_and_update {
@@ -344,8 +356,11 @@ pub fn run(args: FitArgs) -> Result<()> {
     };
 
     let confidence = super::models::load_confidence()?;
-    let file = std::fs::File::create(&args.out)
-        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    // Results go to a file beside --out and take its name when the run is over: a file the user
+    // had there is replaced only by a complete result, and stays as it was when the run fails.
+    let partial = partial_path(&args.out);
+    let file = std::fs::File::create(&partial)
+        .with_context(|| format!("cannot create {}", partial.display()))?;
     let mut out = BufWriter::new(file);
     let mut gray = GrayImage::default();
     let mut confidence_scratch = ConfidenceScratch::default();
@@ -363,6 +378,14 @@ pub fn run(args: FitArgs) -> Result<()> {
             |g, b| {
                 let ms = fitter.fit(g, b, stages)?;
                 fitter.landmarks(&mut landmarks);
+                anyhow::ensure!(
+                    landmarks.iter().all(|v| v.is_finite()),
+                    "the fit diverged (its landmarks are not finite numbers); is the box [{}, {}, {}, {}] on the face?",
+                    b.left,
+                    b.top,
+                    b.right,
+                    b.bottom
+                );
                 Ok((ms, confidence.score(g, &landmarks, &mut confidence_scratch)))
             },
         );
@@ -377,29 +400,38 @@ pub fn run(args: FitArgs) -> Result<()> {
             // A single image has nothing else to save: its error is the command's.
             Err(err) if images.len() == 1 => {
                 drop(out);
-                let _ = std::fs::remove_file(&args.out);
+                let _ = std::fs::remove_file(&partial);
                 return Err(err);
             }
             Err(err) => {
                 failed += 1;
-                let msg = format!("warning: {name}: {err:#}");
+                let msg = format!("warning: {name}: {}", super::error_text(&err));
                 match &progress {
                     Some(p) => p.println(&msg),
-                    None => eprintln!("{msg}"),
+                    None => note!("{msg}"),
                 }
                 serde_json::to_string(&FailLine {
                     image: name,
-                    error: format!("{err:#}"),
+                    error: super::error_text(&err),
                 })
             }
         }?;
-        writeln!(out, "{line}").with_context(|| format!("cannot write {}", args.out.display()))?;
+        writeln!(out, "{line}").with_context(|| format!("cannot write {}", partial.display()))?;
         if let Some(p) = progress.as_mut() {
             p.inc();
         }
     }
     out.flush()
-        .with_context(|| format!("cannot write {}", args.out.display()))?;
+        .and_then(|()| out.get_ref().sync_all())
+        .with_context(|| format!("cannot write {}", partial.display()))?;
+    drop(out);
+    std::fs::rename(&partial, &args.out).with_context(|| {
+        format!(
+            "cannot rename {} to {} (the results are in the first)",
+            partial.display(),
+            args.out.display()
+        )
+    })?;
     if let Some(p) = progress {
         p.finish();
     }
@@ -460,15 +492,40 @@ fn fit_one<T>(
     }
 }
 
+/// `out` with `.partial` added: where results are written until the run is over.
+fn partial_path(out: &Path) -> PathBuf {
+    let mut name = out.file_name().unwrap_or_default().to_owned();
+    name.push(".partial");
+    out.with_file_name(name)
+}
+
+/// A file name as the output writes it: as it is when it is UTF-8, else with each byte that is
+/// not written `\xNN`, so that two names that differ only there stay two names.
+fn file_name(name: &std::ffi::OsStr) -> String {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let mut out = String::new();
+        for chunk in name.as_bytes().utf8_chunks() {
+            out.push_str(chunk.valid());
+            for b in chunk.invalid() {
+                out.push_str(&format!("\\x{b:02X}"));
+            }
+        }
+        out
+    }
+    #[cfg(not(unix))]
+    {
+        name.to_string_lossy().into_owned()
+    }
+}
+
 /// (name as written in the output and looked up in --boxes, path) for each image to fit.
 fn list_images(path: &Path) -> Result<Vec<(String, PathBuf)>> {
     let meta =
         std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
     if !meta.is_dir() {
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let name = path.file_name().map(file_name).unwrap_or_default();
         return Ok(vec![(name, path.to_owned())]);
     }
     let mut images = Vec::new();
@@ -479,13 +536,7 @@ fn list_images(path: &Path) -> Result<Vec<(String, PathBuf)>> {
             .with_context(|| format!("cannot list {}", path.display()))?
             .path();
         if p.is_file() && is_image_file(&p) {
-            images.push((
-                p.file_name()
-                    .unwrap_or_default()
-                    .to_string_lossy()
-                    .into_owned(),
-                p,
-            ));
+            images.push((p.file_name().map(file_name).unwrap_or_default(), p));
         }
     }
     if images.is_empty() {
@@ -501,35 +552,7 @@ fn list_images(path: &Path) -> Result<Vec<(String, PathBuf)>> {
 fn read_boxes(path: &Path) -> Result<HashMap<String, FaceBox>> {
     let file =
         std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut boxes = HashMap::new();
-    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let line = line.with_context(|| format!("cannot read {}", path.display()))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let b: BoxLine = serde_json::from_str(&line).with_context(|| {
-            format!(
-                "{}:{}: expected {{\"image\": NAME, \"box\": [left, top, right, bottom]}}",
-                path.display(),
-                i + 1
-            )
-        })?;
-        let [l, t, r, bt] = b.face_box;
-        if !(l.is_finite() && t.is_finite() && r > l && bt > t) {
-            bail!(
-                "{}:{}: box {:?} is empty or not finite",
-                path.display(),
-                i + 1,
-                b.face_box
-            );
-        }
-        // A box file made for paths ("images/x.jpg") still matches the file name.
-        let key = Path::new(&b.image)
-            .file_name()
-            .map_or(b.image.clone(), |n| n.to_string_lossy().into_owned());
-        boxes.insert(key, FaceBox::new(l, t, r, bt));
-    }
-    Ok(boxes)
+    read_box_list(std::io::BufReader::new(file)).with_context(|| format!("{}", path.display()))
 }
 
 /// The first `stages` stages of the ERT cascade from dlib's mean shape.

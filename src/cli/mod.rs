@@ -5,9 +5,11 @@ mod build_model;
 mod demo;
 mod eval;
 mod fit;
+mod log_histogram;
 mod models;
 mod progress;
 mod run;
+mod same_file;
 mod sources;
 mod track;
 mod train;
@@ -87,5 +89,50 @@ impl Method {
             Method::Parm => "parm",
             Method::ParmJoint => "parm+joint",
         }
+    }
+}
+
+/// "1 frame", "2 frames".
+pub fn frames(n: u64) -> String {
+    if n == 1 {
+        "1 frame".into()
+    } else {
+        format!("{n} frames")
+    }
+}
+
+/// An error and its causes, outermost first, on one line. A cause whose text the line already
+/// holds is left out: library errors name their cause in their own message, so that a warning
+/// made from one alone still gives the operating system's reason.
+pub fn error_text(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let part = cause.to_string();
+        if text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_names_each_cause_once() {
+        let io = std::io::Error::from_raw_os_error(28);
+        let reason = io.to_string();
+        #[derive(Debug, thiserror::Error)]
+        #[error("cannot write out.csv: {0}")]
+        struct Write(#[source] std::io::Error);
+        let err = anyhow::Error::new(Write(io)).context("tracking");
+        let text = error_text(&err);
+        assert_eq!(text, format!("tracking: cannot write out.csv: {reason}"));
+        assert_eq!(text.matches(&reason).count(), 1);
     }
 }

@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 
 use facetrack::align::{FitConfidence, ShapePredictor};
 use facetrack::fit::joint::{JointConfig, JointSolver};
-use facetrack::fit::{ParamUpdate, Pclm, RegressorCascade};
+use facetrack::fit::{ParamUpdate, Pclm, RegressorCascade, RegressorKind, RegressorRole};
 use facetrack::locate::{DLIB_SHAPE_PREDICTOR, DLIB_SYSTEM_DIR, find_model};
 use facetrack::model::{MODEL_FILE_NAME, MODEL_HINT, MorphableModel};
 use facetrack::track::TrackerModels;
@@ -70,16 +70,47 @@ pub fn load_face_model(explicit: Option<&Path>) -> Result<MorphableModel> {
 }
 
 /// A trained regressor cascade: `prm.bin`, `parm.bin` or `parm_track.bin` by the search order, or
-/// a file named on the command line.
-pub fn load_regressors(explicit: Option<&Path>, name: &str) -> Result<RegressorCascade> {
-    load(
+/// a file named on the command line; it must be of the `kind` asked for and, when one is given,
+/// of the `role`.
+pub fn load_regressors(
+    explicit: Option<&Path>,
+    name: &str,
+    kind: RegressorKind,
+    role: Option<RegressorRole>,
+) -> Result<RegressorCascade> {
+    let cascade = load(
         explicit,
         name,
         &[],
         TRAIN_HINT,
         "regressor file",
         RegressorCascade::from_bytes,
-    )
+    )?;
+    let role_ok = role.is_none_or(|r| r == cascade.role);
+    if cascade.kind != kind || !role_ok {
+        let path = find_model(explicit, name, &[], TRAIN_HINT)?;
+        anyhow::bail!(
+            "{} holds {}'s cascade for the {}, where {}'s{} is expected; {TRAIN_HINT}",
+            path.display(),
+            cascade.kind.name(),
+            cascade.role.describe(),
+            kind.name(),
+            role.map_or(String::new(), |r| format!(" for the {}", r.describe()))
+        );
+    }
+    Ok(cascade)
+}
+
+/// A regressor file by its name in the search order, with the kind and role that name means.
+pub fn load_named_regressors(name: &str) -> Result<RegressorCascade> {
+    let (kind, role) = match name {
+        PRM_FILE => (RegressorKind::Prm, RegressorRole::Acquire),
+        PARM_FILE => (RegressorKind::Parm, RegressorRole::Acquire),
+        PRM_TRACK_FILE => (RegressorKind::Prm, RegressorRole::Track),
+        PARM_TRACK_FILE => (RegressorKind::Parm, RegressorRole::Track),
+        _ => anyhow::bail!("{name} is not a regressor file of this program"),
+    };
+    load_regressors(None, name, kind, Some(role))
 }
 
 /// The fit confidence (`confidence.bin`).
@@ -106,16 +137,29 @@ pub fn load_pclm() -> Result<Pclm> {
     )
 }
 
-/// The update method for a method name of the command line.
-pub fn load_update(method: super::Method) -> Result<ParamUpdate> {
-    Ok(match method {
-        super::Method::Pclm => ParamUpdate::Pclm(load_pclm()?),
-        super::Method::Prm => ParamUpdate::Regression(load_regressors(None, PRM_FILE)?),
-        super::Method::Parm | super::Method::ParmJoint => {
-            ParamUpdate::Regression(load_regressors(None, PARM_FILE)?)
-        }
+/// The update method for a method name of the command line, checked against the face model.
+pub fn load_update(method: super::Method, model: &MorphableModel) -> Result<ParamUpdate> {
+    let (update, name) = match method {
+        super::Method::Pclm => (ParamUpdate::Pclm(load_pclm()?), PCLM_FILE),
+        super::Method::Prm => (
+            ParamUpdate::Regression(load_named_regressors(PRM_FILE)?),
+            PRM_FILE,
+        ),
+        super::Method::Parm | super::Method::ParmJoint => (
+            ParamUpdate::Regression(load_named_regressors(PARM_FILE)?),
+            PARM_FILE,
+        ),
         super::Method::Ert => anyhow::bail!("ert has no parameter update"),
-    })
+    };
+    checked(update, name, model)
+}
+
+/// `update` when it fits `model`, else an error naming its file.
+fn checked(update: ParamUpdate, name: &str, model: &MorphableModel) -> Result<ParamUpdate> {
+    match update.check(model) {
+        Ok(()) => Ok(update),
+        Err(why) => anyhow::bail!("{name} does not fit the face model: {why}; {TRAIN_HINT}"),
+    }
 }
 
 /// Every model the tracker uses: the face model, dlib's cascade, the three tracking updates, the
@@ -123,12 +167,18 @@ pub fn load_update(method: super::Method) -> Result<ParamUpdate> {
 pub fn load_tracker_models() -> Result<std::sync::Arc<TrackerModels>> {
     let model = load_face_model(None)?;
     let predictor = load_shape_predictor(None)?;
-    let parm = ParamUpdate::Regression(load_regressors(None, PARM_TRACK_FILE)?);
+    let regression = |name| {
+        load_named_regressors(name).and_then(|r| checked(ParamUpdate::Regression(r), name, &model))
+    };
+    let parm = regression(PARM_TRACK_FILE)?;
+    let prm = regression(PRM_TRACK_FILE)?;
+    let acquire = regression(PARM_FILE)?;
+    let pclm = checked(ParamUpdate::Pclm(load_pclm()?), PCLM_FILE, &model)?;
     let joint = JointSolver::new(&model, parm.n_id(), parm.n_exp(), JointConfig::default());
     Ok(std::sync::Arc::new(TrackerModels {
-        pclm: ParamUpdate::Pclm(load_pclm()?),
-        prm: ParamUpdate::Regression(load_regressors(None, PRM_TRACK_FILE)?),
-        acquire: ParamUpdate::Regression(load_regressors(None, PARM_FILE)?),
+        pclm,
+        prm,
+        acquire,
         parm,
         joint,
         confidence: load_confidence()?,

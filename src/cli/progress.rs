@@ -37,7 +37,7 @@ impl Progress {
             None => {
                 let step = (self.total / 10).max(1);
                 if self.done.is_multiple_of(step) || self.done == self.total {
-                    eprintln!("{}: {}/{}", self.label, self.done, self.total);
+                    note!("{}: {}/{}", self.label, self.done, self.total);
                 }
             }
         }
@@ -47,7 +47,7 @@ impl Progress {
     pub fn println(&self, line: &str) {
         match &self.bar {
             Some(bar) => bar.println(line),
-            None => eprintln!("{line}"),
+            None => note!("{line}"),
         }
     }
 

@@ -118,7 +118,7 @@ pub fn run(args: RunArgs) -> Result<()> {
     };
     let summary = run_window(options, opener())?;
     let s = &summary.speed;
-    eprintln!(
+    note!(
         "facetrack: {} frames fitted; window {:.1} fps, fitting {:.1} fps ({:.2} ms a frame) on {} ({}, {}); {} rows recorded",
         s.frames,
         s.window_fps,
@@ -129,10 +129,26 @@ pub fn run(args: RunArgs) -> Result<()> {
         summary.present_mode,
         summary.rows
     );
-    println!(
+    out!(
         "{}",
         serde_json::to_string(&summary).context("cannot write the summary")?
-    );
+    )?;
+    let mut problems = Vec::new();
+    if summary.skipped_frames > 0 {
+        problems.push(format!(
+            "{} could not be decoded (the panel's warnings named them)",
+            super::frames(summary.skipped_frames)
+        ));
+    }
+    if summary.lost_rows > 0 {
+        problems.push(format!(
+            "{} fitted and not written to the recording",
+            super::frames(summary.lost_rows)
+        ));
+    }
+    if !problems.is_empty() {
+        bail!("{}", problems.join("; "));
+    }
     Ok(())
 }
 

@@ -4,9 +4,9 @@
 //! frames, fps, latency from capture to result, and on the demo the error against its ground
 //! truth and the jitter of its still segment.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -26,6 +26,7 @@ use facetrack::track::{
 use crate::render::{Timing, TrackedVideo};
 
 use super::batch;
+use super::log_histogram::LogHistogram;
 use super::models::load_tracker_models;
 use super::progress::Progress;
 use super::sources;
@@ -102,8 +103,14 @@ struct Summary {
     losses: u64,
     /// Frames on which the face detector searched the whole frame.
     detector_frames: u64,
+    /// Frames the source could not decode (each has a warning).
+    skipped_frames: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     csv_rows: Option<u64>,
+    /// Fitted frames with no row in a recording (a full disk, say).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lost_rows: Option<u64>,
+    /// Ended by Ctrl-C, SIGTERM or SIGHUP.
     interrupted: bool,
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     truth: Option<TruthSummary>,
@@ -123,7 +130,9 @@ struct TruthSummary {
     still_frames: u64,
 }
 
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+/// Ctrl-C, SIGTERM and SIGHUP received so far: the first ends the source (every frame read is
+/// still fitted and written), a second stops at once (every row fitted is still written).
+static INTERRUPTS: AtomicU32 = AtomicU32::new(0);
 
 /// Frames of the still segment left out of the jitter while the fit settles.
 const SETTLE_FRAMES: u64 = 15;
@@ -168,7 +177,18 @@ pub fn run(args: TrackArgs) -> Result<()> {
     };
     let models = load_tracker_models()?;
     let opened = sources::open(args.source.first())?;
-    eprintln!("source: {}", opened.note);
+    note!("source: {}", opened.note);
+    if let Some(spec) = args.source.first() {
+        let inputs = spec.paths();
+        for output in args
+            .csv
+            .iter()
+            .chain(&args.record_session)
+            .chain(&args.render)
+        {
+            refuse_input_as_output(output, &inputs)?;
+        }
+    }
 
     let (n_id, n_exp) = models.dims();
     let nl = models.model.n_landmarks();
@@ -179,8 +199,10 @@ pub fn run(args: TrackArgs) -> Result<()> {
     if let Some(dir) = &args.record_session {
         sinks.push(Box::new(SessionRecorder::create(dir, n_id, n_exp, nl)?));
     }
-    ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst))
-        .context("cannot install the Ctrl-C handler")?;
+    ctrlc::set_handler(|| {
+        INTERRUPTS.fetch_add(1, Ordering::SeqCst);
+    })
+    .context("cannot install the handler of Ctrl-C, SIGTERM and SIGHUP")?;
 
     let mut render = args.render.as_deref().map(|path| {
         let timing = opened
@@ -206,23 +228,32 @@ pub fn run(args: TrackArgs) -> Result<()> {
         sinks,
     )?;
     let source = pipeline.source().to_owned();
+    let events = pipeline.events().clone();
     let mut progress = args.frames.map(|n| Progress::new("tracking", n));
-    let (mut latencies, mut fit_ms) = (Vec::new(), Vec::new());
+    let (mut latencies, mut fit_ms) = (LogHistogram::new(), LogHistogram::new());
     let (mut frames, mut tracked) = (0u64, 0u64);
     let (mut confidence_sum, mut losses, mut detector_frames) = (0.0, 0u64, 0u64);
     let mut last_done = started;
     let mut failure = None;
     let mut status = TrackStatus::Searching;
+    let mut ending = false;
+    let report = |event: PipelineEvent, failure: &mut Option<String>| match event {
+        PipelineEvent::Warning(w) => note!("warning: {w}"),
+        PipelineEvent::Error(e) => *failure = Some(e),
+        PipelineEvent::SourceEnded | PipelineEvent::RecordingFinished(..) => {}
+    };
     loop {
-        if INTERRUPTED.load(Ordering::SeqCst) {
-            break;
-        }
-        for event in pipeline.events().try_iter() {
-            match event {
-                PipelineEvent::Warning(w) => eprintln!("warning: {w}"),
-                PipelineEvent::Error(e) => failure = Some(e),
-                PipelineEvent::SourceEnded | PipelineEvent::RecordingFinished(..) => {}
+        match INTERRUPTS.load(Ordering::SeqCst) {
+            0 => {}
+            1 if !ending => {
+                pipeline.end_source();
+                ending = true;
             }
+            1 => {}
+            _ => break,
+        }
+        for event in events.try_iter() {
+            report(event, &mut failure);
         }
         let result = match pipeline.results().recv_timeout(Duration::from_millis(100)) {
             Ok(r) => r,
@@ -230,8 +261,8 @@ pub fn run(args: TrackArgs) -> Result<()> {
             Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
         };
         frames += 1;
-        latencies.push(result.latency().as_secs_f64() * 1e3);
-        fit_ms.push(result.fit_ms);
+        latencies.add(result.latency().as_secs_f64() * 1e3);
+        fit_ms.add(result.fit_ms);
         last_done = result.done;
         if result.status == TrackStatus::Tracking {
             tracked += 1;
@@ -241,7 +272,7 @@ pub fn run(args: TrackArgs) -> Result<()> {
         }
         detector_frames += u64::from(result.detected);
         if result.status != status {
-            eprintln!("frame {}: {}", result.frame.index, result.status.name());
+            note!("frame {}: {}", result.frame.index, result.status.name());
             status = result.status;
         }
         if let Some(t) = truth.as_mut() {
@@ -258,16 +289,19 @@ pub fn run(args: TrackArgs) -> Result<()> {
         }
         pipeline.recycle(result);
     }
-    let interrupted = INTERRUPTED.load(Ordering::SeqCst);
-    let rows = pipeline.stop()?;
-    if let Some(e) = failure {
-        anyhow::bail!("the source failed after {frames} frames: {e}");
+    let interrupted = INTERRUPTS.load(Ordering::SeqCst) > 0;
+    let end = pipeline.stop()?;
+    // What the threads said after the last result: a frame skipped at the end of the source, a
+    // recording that failed as it was finished.
+    for event in events.try_iter() {
+        report(event, &mut failure);
     }
     if let (Some(r), Some(path)) = (render, &args.render) {
         let written = r.finish()?;
         eprintln!("rendered {written} frames to {}", path.display());
     }
     let seconds = last_done.duration_since(started).as_secs_f64();
+    let recorded = args.csv.is_some() || args.record_session.is_some();
     let summary = Summary {
         source,
         method: method.label(joint),
@@ -280,9 +314,9 @@ pub fn run(args: TrackArgs) -> Result<()> {
         } else {
             0.0
         },
-        latency_ms_p50: percentile(&mut latencies, 0.50),
-        latency_ms_p99: percentile(&mut latencies, 0.99),
-        fit_ms_median: percentile(&mut fit_ms, 0.50),
+        latency_ms_p50: latencies.quantile(0.50),
+        latency_ms_p99: latencies.quantile(0.99),
+        fit_ms_median: fit_ms.quantile(0.50),
         confidence_mean: if tracked > 0 {
             confidence_sum / tracked as f64
         } else {
@@ -290,36 +324,68 @@ pub fn run(args: TrackArgs) -> Result<()> {
         },
         losses,
         detector_frames,
-        csv_rows: (args.csv.is_some() || args.record_session.is_some()).then_some(rows),
+        skipped_frames: end.skipped,
+        csv_rows: recorded.then_some(end.rows()),
+        lost_rows: recorded.then_some(end.lost_rows()),
         interrupted,
         truth: truth.map(Truth::summary),
     };
-    println!("{}", serde_json::to_string(&summary)?);
+    out!("{}", serde_json::to_string(&summary)?)?;
+    let mut problems = Vec::new();
+    if let Some(e) = failure {
+        problems.push(format!("the source failed after {frames} frames: {e}"));
+    }
+    if end.skipped > 0 {
+        problems.push(format!(
+            "{} could not be decoded and {} no row (the warnings name {})",
+            super::frames(end.skipped),
+            if end.skipped == 1 { "has" } else { "have" },
+            if end.skipped == 1 { "it" } else { "them" }
+        ));
+    }
+    for r in end.recordings.iter().filter(|r| r.lost() > 0) {
+        problems.push(format!(
+            "{} of {} frames have no row in {}{}",
+            r.lost(),
+            r.frames,
+            r.path.display(),
+            r.error
+                .as_ref()
+                .map_or(String::new(), |e| format!(" ({e})"))
+        ));
+    }
+    if frames == 0 && !interrupted {
+        problems.push("no frame was tracked: the source gave none".into());
+    }
+    if !problems.is_empty() {
+        anyhow::bail!("{}", problems.join("; "));
+    }
     Ok(())
 }
 
-fn percentile(v: &mut [f64], q: f64) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
+/// Refuses an output that would overwrite one of the run's inputs.
+fn refuse_input_as_output(output: &Path, inputs: &[PathBuf]) -> Result<()> {
+    for input in inputs {
+        if super::same_file::is_same_or_inside(output, input) {
+            anyhow::bail!(
+                "{} is an input of this run; choose another path for the output",
+                output.display()
+            );
+        }
     }
-    v.sort_by(f64::total_cmp);
-    let i = ((v.len() - 1) as f64 * q).round() as usize;
-    v[i]
+    Ok(())
 }
 
-/// Accumulates the demo's ground-truth figures.
+/// Accumulates the demo's ground-truth figures, in constant memory however long the run.
 struct Truth {
     sequence: DemoSequence,
     params: facetrack::model::Params,
     landmarks: Vec<f64>,
     points: Vec<[f64; 2]>,
-    yaw_err: Vec<f64>,
-    nme: Vec<f64>,
-    /// Still-segment angles (degrees) and landmarks of each tracked frame, and the pass through
-    /// the loop each came from.
-    still_angles: Vec<[f64; 3]>,
-    still_pass: Vec<u64>,
-    still_landmarks: Vec<Vec<f64>>,
+    yaw_err: LogHistogram,
+    nme_sum: f64,
+    nme_n: u64,
+    still: StillJitter,
 }
 
 impl Truth {
@@ -330,24 +396,11 @@ impl Truth {
             landmarks: buffer.landmarks,
             points: Vec::new(),
             sequence,
-            yaw_err: Vec::new(),
-            nme: Vec::new(),
-            still_angles: Vec::new(),
-            still_pass: Vec::new(),
-            still_landmarks: Vec::new(),
+            yaw_err: LogHistogram::new(),
+            nme_sum: 0.0,
+            nme_n: 0,
+            still: StillJitter::default(),
         }
-    }
-
-    /// The index ranges of the still samples of each pass through the loop.
-    fn still_segments(&self) -> Vec<std::ops::Range<usize>> {
-        let mut out: Vec<std::ops::Range<usize>> = Vec::new();
-        for (i, pass) in self.still_pass.iter().enumerate() {
-            match out.last_mut() {
-                Some(r) if self.still_pass[r.start] == *pass => r.end = i + 1,
-                _ => out.push(i..i + 1),
-            }
-        }
-        out
     }
 
     fn add(&mut self, r: &TrackResult) {
@@ -362,55 +415,96 @@ impl Truth {
         self.points.clear();
         self.points.extend(points(&self.landmarks));
         let norm = bbox_norm(&self.points);
-        self.nme.push(nme(&self.points, &r.landmarks, norm));
+        self.nme_sum += nme(&self.points, &r.landmarks, norm);
+        self.nme_n += 1;
         self.yaw_err
-            .push((r.params.yaw() - self.params.yaw()).abs().to_degrees());
+            .add((r.params.yaw() - self.params.yaw()).abs().to_degrees());
         let f = index % LOOP_FRAMES;
         if (SETTLE_FRAMES..STILL_FRAMES).contains(&f) {
             let p = &r.params;
-            self.still_angles
-                .push([p.pitch(), p.yaw(), p.roll()].map(f64::to_degrees));
-            self.still_landmarks.push(r.landmarks.clone());
-            self.still_pass.push(index / LOOP_FRAMES);
+            let angles = [p.pitch(), p.yaw(), p.roll()].map(f64::to_degrees);
+            self.still.add(index / LOOP_FRAMES, &angles, &r.landmarks);
         }
     }
 
     fn summary(mut self) -> TruthSummary {
-        let n = self.still_angles.len();
-        let (mut jitter_deg, mut jitter_px) = (f64::NAN, f64::NAN);
-        if n >= 2 {
-            // Deviations from each still segment's own mean: the fit may settle a pixel apart
-            // on two passes through the loop, which is no jitter.
-            let segments = self.still_segments();
-            let mut sd = 0.0;
-            for k in 0..3 {
-                let mut var = 0.0;
-                for r in &segments {
-                    let a = &self.still_angles[r.clone()];
-                    let mean = a.iter().map(|a| a[k]).sum::<f64>() / a.len() as f64;
-                    var += a.iter().map(|a| (a[k] - mean).powi(2)).sum::<f64>();
-                }
-                sd += (var / n as f64).sqrt() / 3.0;
-            }
-            jitter_deg = sd;
-            let len = self.still_landmarks[0].len();
-            let mut sum = 0.0;
-            for r in &segments {
-                let l = &self.still_landmarks[r.clone()];
-                for i in 0..len {
-                    let mean = l.iter().map(|l| l[i]).sum::<f64>() / l.len() as f64;
-                    sum += l.iter().map(|l| (l[i] - mean).powi(2)).sum::<f64>();
-                }
-            }
-            // Per point: the two coordinates' variances add up.
-            jitter_px = (sum / n as f64 / (len / 2) as f64).sqrt();
-        }
+        let (jitter_deg, jitter_px, n) = self.still.finish();
         TruthSummary {
-            gt_yaw_err_deg_median: percentile(&mut self.yaw_err, 0.5),
-            gt_nme: 100.0 * self.nme.iter().sum::<f64>() / self.nme.len().max(1) as f64,
+            gt_yaw_err_deg_median: self.yaw_err.quantile(0.5),
+            gt_nme: 100.0 * self.nme_sum / self.nme_n.max(1) as f64,
             still_jitter_deg: jitter_deg,
             still_jitter_px: jitter_px,
-            still_frames: n as u64,
+            still_frames: n,
         }
+    }
+}
+
+/// The jitter of the still segment: the spread of each angle and landmark coordinate about its
+/// mean over one pass through the loop (the fit may settle a pixel apart on two passes, which
+/// is no jitter), pooled over the passes. Sums are kept relative to a pass's first sample, so
+/// that they stay small and exact.
+#[derive(Default)]
+struct StillJitter {
+    pass: Option<u64>,
+    shift: Vec<f64>,
+    sum: Vec<f64>,
+    sum_sq: Vec<f64>,
+    m: u64,
+    /// Squared deviations of the passes finished, per angle, and over all coordinates.
+    angle_ss: [f64; 3],
+    coord_ss: f64,
+    n: u64,
+    coords: usize,
+}
+
+impl StillJitter {
+    fn add(&mut self, pass: u64, angles: &[f64; 3], landmarks: &[f64]) {
+        if self.pass != Some(pass) {
+            self.close_pass();
+            self.pass = Some(pass);
+            self.shift.clear();
+            self.shift.extend(angles.iter().chain(landmarks));
+            self.sum.clear();
+            self.sum.resize(self.shift.len(), 0.0);
+            self.sum_sq.clear();
+            self.sum_sq.resize(self.shift.len(), 0.0);
+            self.coords = landmarks.len();
+        }
+        for (i, v) in angles.iter().chain(landmarks).enumerate() {
+            let d = v - self.shift[i];
+            self.sum[i] += d;
+            self.sum_sq[i] += d * d;
+        }
+        self.m += 1;
+    }
+
+    fn close_pass(&mut self) {
+        if self.m == 0 {
+            return;
+        }
+        let m = self.m as f64;
+        for (i, (s, ss)) in self.sum.iter().zip(&self.sum_sq).enumerate() {
+            let within = (ss - s * s / m).max(0.0);
+            match self.angle_ss.get_mut(i) {
+                Some(a) => *a += within,
+                None => self.coord_ss += within,
+            }
+        }
+        self.n += self.m;
+        self.m = 0;
+    }
+
+    /// Degrees (the three angles' standard deviations, averaged), pixels (RMS movement of a
+    /// point about its mean) and the samples.
+    fn finish(&mut self) -> (f64, f64, u64) {
+        self.close_pass();
+        if self.n < 2 {
+            return (f64::NAN, f64::NAN, self.n);
+        }
+        let n = self.n as f64;
+        let deg = self.angle_ss.iter().map(|ss| (ss / n).sqrt()).sum::<f64>() / 3.0;
+        // Per point: the two coordinates' variances add up.
+        let px = (self.coord_ss / n / (self.coords / 2).max(1) as f64).sqrt();
+        (deg, px, self.n)
     }
 }

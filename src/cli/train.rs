@@ -113,7 +113,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             .collect();
         train.extend(flipped);
     }
-    eprintln!(
+    note!(
         "training on {} faces, validating on {}",
         train.len(),
         valid.len()
@@ -169,14 +169,16 @@ pub fn run(args: TrainArgs) -> Result<()> {
                 ..base.clone()
             }
         };
-        eprintln!(
+        note!(
             "{kind:?}: {} identity and {} expression coefficients, {} stages",
-            cfg.n_id, cfg.n_exp, cfg.stages
+            cfg.n_id,
+            cfg.n_exp,
+            cfg.stages
         );
-        eprintln!("  stage  ridge λ   train NME %  validation NME %");
+        note!("  stage  ridge λ   train NME %  validation NME %");
         let (cascade, _) =
             training::train_cascade(&model, &predictor, &train, &valid, &cfg, |k, r| {
-                eprintln!(
+                note!(
                     "  {:>5}  {:<8.0e}  {:>11.3}  {:>16.3}",
                     k + 1,
                     r.lambda,
@@ -194,7 +196,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
                 )
             })
             .collect();
-        eprintln!(
+        note!(
             "  cold-start validation NME % at stages 5 / 7 / {}: {}",
             cfg.stages,
             cold.join(" / ")
@@ -240,7 +242,7 @@ fn write(args: &TrainArgs, name: &str, bytes: &[u8]) -> Result<()> {
     }
     let path = args.out.join(name);
     std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
-    eprintln!("wrote {} ({} bytes)", path.display(), bytes.len());
+    note!("wrote {} ({} bytes)", path.display(), bytes.len());
     Ok(())
 }
 
@@ -255,11 +257,12 @@ fn choose_pclm(
 ) -> Pclm {
     let cold = cold_start_means(train, model);
     let mut best: Option<(f64, Pclm)> = None;
-    eprintln!(
+    note!(
         "PCLM: {} identity and {} expression coefficients",
-        cfg.n_id, cfg.n_exp
+        cfg.n_id,
+        cfg.n_exp
     );
-    eprintln!("  prior r   validation NME %");
+    note!("  prior r   validation NME %");
     for r in [0.01, 0.1, 1.0, 10.0, 100.0, 1000.0, 1e4] {
         let pclm = Pclm {
             n_id: cfg.n_id,
@@ -275,7 +278,7 @@ fn choose_pclm(
             valid,
             cfg.stages,
         );
-        eprintln!("  {r:<8.0e}  {:>16.3}", 100.0 * nme);
+        note!("  {r:<8.0e}  {:>16.3}", 100.0 * nme);
         if best.as_ref().is_none_or(|b| nme < b.0) {
             best = Some((nme, pclm));
         }
@@ -336,7 +339,7 @@ fn train_confidence(
         seed: args.seed,
         ..ConfidenceConfig::default()
     };
-    let track = ParamUpdate::Regression(super::models::load_regressors(None, PARM_TRACK_FILE)?);
+    let track = ParamUpdate::Regression(super::models::load_named_regressors(PARM_TRACK_FILE)?);
     let reference = reference_shape(model);
     let mut rng = rand::rngs::StdRng::seed_from_u64(cfg.seed);
     let points = make_points(reference.len(), cfg.points_per_landmark, &mut rng);
@@ -367,7 +370,7 @@ fn train_confidence(
     };
     let (tp, tn) = count(&train_ex);
     let (vp, vn) = count(&valid_ex);
-    eprintln!(
+    note!(
         "{tp} positive and {tn} negative training examples; {vp} and {vn} for validation; {} sample points",
         points.len()
     );
@@ -381,7 +384,7 @@ fn train_confidence(
     if let Ok(p) = progress.into_inner() {
         p.finish();
     }
-    eprintln!("trained in {:.1} s", started.elapsed().as_secs_f64());
+    note!("trained in {:.1} s", started.elapsed().as_secs_f64());
     let scores = |ex: &[Example], positive: bool, kind: Option<ExampleKind>| -> Vec<f64> {
         ex.iter()
             .filter(|e| e.positive == positive && kind.is_none_or(|k| e.kind == k))
@@ -394,7 +397,7 @@ fn train_confidence(
         let at_half = |s: &[f64], above: bool| {
             s.iter().filter(|&&v| (v > 0.0) == above).count() as f64 / s.len().max(1) as f64
         };
-        eprintln!(
+        note!(
             "{name}: ROC AUC {:.4}; at 0.5, {:.2} % of good fits kept, {:.2} % of bad ones passed",
             roc_auc(&pos, &neg),
             100.0 * at_half(&pos, true),
@@ -405,7 +408,7 @@ fn train_confidence(
     for kind in ExampleKind::ALL {
         let neg = scores(&valid_ex, false, Some(kind));
         let own_pos = scores(&valid_ex, true, Some(kind));
-        eprintln!(
+        note!(
             "  validation {:<13} {:>5} good {:>5} bad  AUC of its bad against all good {:.4}",
             kind.name(),
             own_pos.len(),

@@ -44,6 +44,45 @@ impl ParamUpdate {
         }
     }
 
+    /// Whether this update fits `model`: no more coefficients than it has, and stage maps the
+    /// size of the features its landmarks give. A file that passed its checksum can still have
+    /// been made for another model, or written by hand.
+    pub fn check(&self, model: &MorphableModel) -> Result<(), String> {
+        let (n_id, n_exp) = (self.n_id(), self.n_exp());
+        if n_id > model.n_id() || n_exp > model.n_exp() {
+            return Err(format!(
+                "it fits {n_id} identity and {n_exp} expression coefficients; the face model has {} and {}",
+                model.n_id(),
+                model.n_exp()
+            ));
+        }
+        match self {
+            Self::Pclm(p) => {
+                if !(p.r.is_finite() && p.r >= 0.0) {
+                    return Err(format!("its prior weight r is {}", p.r));
+                }
+                let c = &p.cold;
+                if !(c.scale.is_finite() && c.scale > 0.0 && c.tx.is_finite() && c.ty.is_finite()) {
+                    return Err("its cold start is not finite".into());
+                }
+            }
+            Self::Regression(r) => {
+                let n = RegressorCascade::n_features(
+                    r.kind,
+                    model.n_landmarks(),
+                    Params::N_POSE + n_id + n_exp,
+                );
+                if let Some(k) = r.stages.iter().position(|s| s.n_in() != n) {
+                    return Err(format!(
+                        "stage {k} takes {} features; this model's landmarks give {n}",
+                        r.stages[k].n_in()
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn hide_invisible(&self) -> bool {
         match self {
             Self::Pclm(p) => p.hide_invisible,

@@ -26,4 +26,4 @@ pub use joint::{
     JointConfig, JointError, JointScratch, JointSolver, JointWeights, adaptive_weights,
 };
 pub use pclm::Pclm;
-pub use regressor::{AffineMap, RegressorCascade, RegressorKind};
+pub use regressor::{AffineMap, RegressorCascade, RegressorKind, RegressorRole};

@@ -77,11 +77,41 @@ pub enum RegressorKind {
     Parm,
 }
 
+/// What a cascade was trained to start from. Cascades of either role have the same shape, so the
+/// file carries its role: a tracking cascade loaded where a box's first fit is expected (or the
+/// other way round) would fit, badly, without a word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegressorRole {
+    /// From the cold start in a face box (a still image, a new detection).
+    Acquire,
+    /// From the previous frame's fit.
+    Track,
+}
+
+impl RegressorKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Prm => "PRM",
+            Self::Parm => "PARM",
+        }
+    }
+}
+
+impl RegressorRole {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Acquire => "first fit in a face box",
+            Self::Track => "tracking from the last frame's fit",
+        }
+    }
+}
+
 /// A trained PRM or PARM cascade: how many coefficients it fits, where it starts, and one map a
 /// stage.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RegressorCascade {
     pub kind: RegressorKind,
+    pub role: RegressorRole,
     pub n_id: usize,
     pub n_exp: usize,
     /// Whether the landmark updates of landmarks the model says are hidden are zeroed before
@@ -107,7 +137,8 @@ impl RegressorCascade {
 }
 
 pub const MAGIC: &[u8; 8] = b"FTCASC\r\n";
-pub const VERSION: u32 = 1;
+/// 2 added the role.
+pub const VERSION: u32 = 2;
 
 #[derive(Debug, Error, PartialEq)]
 pub enum RegressorFileError {
@@ -136,8 +167,13 @@ impl RegressorCascade {
             RegressorKind::Prm => 0,
             RegressorKind::Parm => 1,
         };
+        let role: u32 = match self.role {
+            RegressorRole::Acquire => 0,
+            RegressorRole::Track => 1,
+        };
         for v in [
             kind,
+            role,
             self.n_id as u32,
             self.n_exp as u32,
             u32::from(self.hide_invisible),
@@ -192,6 +228,15 @@ impl RegressorCascade {
                 )));
             }
         };
+        let role = match r.u32()? {
+            0 => RegressorRole::Acquire,
+            1 => RegressorRole::Track,
+            k => {
+                return Err(RegressorFileError::Invalid(format!(
+                    "unknown regressor role {k}"
+                )));
+            }
+        };
         let n_id = r.u32()? as usize;
         let n_exp = r.u32()? as usize;
         let hide_invisible = r.u32()? != 0;
@@ -231,6 +276,7 @@ impl RegressorCascade {
         }
         Ok(Self {
             kind,
+            role,
             n_id,
             n_exp,
             hide_invisible,
@@ -299,6 +345,7 @@ mod tests {
         );
         RegressorCascade {
             kind: RegressorKind::Parm,
+            role: RegressorRole::Track,
             n_id: 1,
             n_exp: 1,
             hide_invisible: true,

@@ -13,7 +13,7 @@ use rayon::prelude::*;
 
 use super::box_frame::{BoxFrame, ColdStart, model_face_size};
 use super::cascade::{Cascade, ParamUpdate};
-use super::regressor::{AffineMap, RegressorCascade, RegressorKind};
+use super::regressor::{AffineMap, RegressorCascade, RegressorKind, RegressorRole};
 use super::ridge::RidgeProblem;
 use super::training_set::FaceSample;
 use crate::align::{FaceBox, ShapePredictor};
@@ -205,6 +205,13 @@ pub fn train_cascade(
     let cold = cold_start_means(train, model);
     let mut cascade = RegressorCascade {
         kind: cfg.kind,
+        // A cascade that has seen a box's cold start can take one; one trained on warm starts
+        // alone is for tracking.
+        role: if cfg.cold_starts > 0 {
+            RegressorRole::Acquire
+        } else {
+            RegressorRole::Track
+        },
         n_id: cfg.n_id,
         n_exp: cfg.n_exp,
         hide_invisible: cfg.hide_invisible,

@@ -165,9 +165,12 @@ impl MorphableModel {
         };
         // Every array is at least as long as its dimension, so a length that matches the file's
         // bounds all allocations by the file's own size.
-        let expected = d
-            .file_len()
-            .ok_or_else(|| ModelFileError::AbsurdDimensions(format!("{d:?}")))?;
+        let expected = d.file_len().ok_or_else(|| {
+            ModelFileError::AbsurdDimensions(format!(
+                "{} landmarks, {} vertices, {} triangles, {} identity and {} expression dimensions",
+                d.n_lm, d.n_v, d.n_tri, d.n_id, d.n_exp
+            ))
+        })?;
         if (bytes.len() as u64) < expected {
             return Err(ModelFileError::Truncated {
                 found: bytes.len(),

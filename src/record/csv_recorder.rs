@@ -1,11 +1,17 @@
-//! The parameter stream as CSV (DESIGN.md): a header row, then one row a frame —
+//! The parameter stream as CSV (docs/csv.md): a header row, then one row a frame —
 //! `frame, timestamp_ms, method, success, confidence, fit_ms, pitch_deg, yaw_deg, roll_deg, scale, tx, ty,
 //! lambda_2d, lambda_3d, id_0…, exp_0…, x_0…x_67, y_0…y_67`. Rows are written by a thread of
 //! their own, so the tracking thread never waits on the disk, and flushed at least every half
 //! second and when the recorder is finished or dropped.
+//!
+//! The file only ever holds whole rows: each row is formatted in full before any of it is
+//! written, the writer hands the file whole rows only, and when a write fails (a full disk) the
+//! file is cut back to the end of the last row written whole. A reader of a file whose writer was
+//! killed, or whose disk filled, sees fewer rows, never half of one.
 
+use std::fmt::Write as _;
 use std::fs::File;
-use std::io::BufWriter;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,9 +22,11 @@ use crossbeam_channel::{Receiver, Sender, unbounded};
 use thiserror::Error;
 
 use crate::model::Params;
-use crate::track::{ResultSink, SinkError, TrackResult, TrackStatus};
+use crate::track::{ResultSink, SinkEnd, SinkError, TrackResult, TrackStatus};
 
 const FLUSH_EVERY: Duration = Duration::from_millis(500);
+/// Rows are handed to the file in pieces of about this size.
+const WRITE_CHUNK: usize = 64 * 1024;
 
 /// One frame's record.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,17 +47,17 @@ pub struct RecordRow {
 
 #[derive(Debug, Error)]
 pub enum RecordError {
-    #[error("cannot write {path}: {source}")]
-    Io {
+    #[error("cannot create {path}: {cause}")]
+    Create {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
-    #[error("cannot write {path}: {source}")]
-    Csv {
+    #[error("cannot write {path} after {rows} rows: {cause}")]
+    Write {
         path: PathBuf,
-        #[source]
-        source: csv::Error,
+        /// Rows in the file, whole.
+        rows: u64,
+        cause: std::io::Error,
     },
     #[error("the recorder of {0} has stopped (an earlier write failed)")]
     Stopped(PathBuf),
@@ -91,7 +99,10 @@ pub struct CsvRecorder {
     /// Rows back from the writer, for reuse: a recorded frame allocates nothing.
     spare: Receiver<RecordRow>,
     thread: Option<JoinHandle<Result<(), RecordError>>>,
+    /// Rows handed to the file so far (after a failed write: the rows the file holds).
     written: Arc<AtomicU64>,
+    /// The writer's error, once it has been collected.
+    failed: Option<RecordError>,
 }
 
 impl CsvRecorder {
@@ -102,32 +113,38 @@ impl CsvRecorder {
         n_exp: usize,
         n_landmarks: usize,
     ) -> Result<Self, RecordError> {
-        let io = |source| RecordError::Io {
+        let create = |cause| RecordError::Create {
             path: path.to_owned(),
-            source,
+            cause,
         };
-        let file = File::create(path).map_err(io)?;
-        let mut w = csv::Writer::from_writer(BufWriter::new(file));
-        w.write_record(header(n_id, n_exp, n_landmarks))
-            .and_then(|_| w.flush().map_err(csv::Error::from))
-            .map_err(|source| RecordError::Csv {
-                path: path.to_owned(),
-                source,
-            })?;
+        let mut file = File::create(path).map_err(create)?;
+        let mut line = header(n_id, n_exp, n_landmarks).join(",");
+        line.push('\n');
+        file.write_all(line.as_bytes()).map_err(create)?;
         let (tx, rx) = unbounded();
         let (spare_tx, spare) = unbounded();
         let written = Arc::new(AtomicU64::new(0));
-        let (p, count) = (path.to_owned(), written.clone());
+        let writer = RowWriter {
+            file,
+            path: path.to_owned(),
+            good_len: line.len() as u64,
+            pending: Vec::with_capacity(2 * WRITE_CHUNK),
+            pending_rows: 0,
+            n_id,
+            n_exp,
+            written: written.clone(),
+        };
         let thread = std::thread::Builder::new()
             .name("csv-recorder".into())
-            .spawn(move || write_rows(w, rx, &spare_tx, &p, n_id, n_exp, &count))
-            .map_err(io)?;
+            .spawn(move || writer.run(&rx, &spare_tx))
+            .map_err(create)?;
         Ok(Self {
             path: path.to_owned(),
             tx: Some(tx),
             spare,
             thread: Some(thread),
             written,
+            failed: None,
         })
     }
 
@@ -135,18 +152,22 @@ impl CsvRecorder {
         &self.path
     }
 
-    /// Rows on disk (or in the writer's buffer) so far.
+    /// Rows written so far.
     pub fn rows_written(&self) -> u64 {
         self.written.load(Ordering::Relaxed)
     }
 
-    /// Queues a row. Fails only when the writer thread has stopped on an error.
-    pub fn record(&self, row: RecordRow) -> Result<(), RecordError> {
-        match &self.tx {
-            Some(tx) => tx
-                .send(row)
-                .map_err(|_| RecordError::Stopped(self.path.clone())),
-            None => Err(RecordError::Stopped(self.path.clone())),
+    /// Queues a row. Fails when the writer has stopped on an error, with that error.
+    pub fn record(&mut self, row: RecordRow) -> Result<(), RecordError> {
+        if let Some(tx) = &self.tx
+            && tx.send(row).is_ok()
+        {
+            return Ok(());
+        }
+        // The writer is gone: its own error says why.
+        match self.close() {
+            Err(e) => Err(e),
+            Ok(()) => Err(RecordError::Stopped(self.path.clone())),
         }
     }
 
@@ -158,10 +179,20 @@ impl CsvRecorder {
 
     fn close(&mut self) -> Result<(), RecordError> {
         drop(self.tx.take());
-        match self.thread.take() {
-            Some(t) => t
+        if let Some(t) = self.thread.take() {
+            let outcome = t
                 .join()
-                .unwrap_or_else(|_| Err(RecordError::Stopped(self.path.clone()))),
+                .unwrap_or_else(|_| Err(RecordError::Stopped(self.path.clone())));
+            if let Err(e) = outcome {
+                self.failed = Some(e);
+            }
+        }
+        match self.failed.take() {
+            Some(e) => {
+                // Later calls still fail, though not with the cause again.
+                self.failed = Some(RecordError::Stopped(self.path.clone()));
+                Err(e)
+            }
             None => Ok(()),
         }
     }
@@ -204,8 +235,12 @@ impl ResultSink for CsvRecorder {
         self.rows_written()
     }
 
-    fn finish(self: Box<Self>) -> Result<u64, SinkError> {
-        CsvRecorder::finish(*self).map_err(Into::into)
+    fn finish(mut self: Box<Self>) -> SinkEnd {
+        let error = self.close().err().map(Into::into);
+        SinkEnd {
+            rows: self.rows_written(),
+            error,
+        }
     }
 }
 
@@ -216,77 +251,128 @@ impl Drop for CsvRecorder {
     }
 }
 
-fn write_rows(
-    mut w: csv::Writer<BufWriter<File>>,
-    rx: Receiver<RecordRow>,
-    spare: &Sender<RecordRow>,
-    path: &Path,
+/// The writer thread's side: formats rows and hands them to the file in whole rows.
+struct RowWriter {
+    file: File,
+    path: PathBuf,
+    /// The file's length up to the end of the last row written whole.
+    good_len: u64,
+    /// Formatted rows not yet handed to the file.
+    pending: Vec<u8>,
+    pending_rows: u64,
     n_id: usize,
     n_exp: usize,
-    written: &AtomicU64,
-) -> Result<(), RecordError> {
-    let err = |source| RecordError::Csv {
-        path: path.to_owned(),
-        source,
-    };
-    let mut fields: Vec<String> = Vec::new();
-    let mut last_flush = Instant::now();
-    loop {
-        match rx.recv_timeout(FLUSH_EVERY) {
-            Ok(row) => {
-                row_fields(&row, n_id, n_exp, &mut fields);
-                w.write_record(&fields).map_err(err)?;
-                written.fetch_add(1, Ordering::Relaxed);
-                let _ = spare.send(row);
-            }
-            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
-            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
-        }
-        if last_flush.elapsed() >= FLUSH_EVERY {
-            w.flush().map_err(|e| err(e.into()))?;
-            last_flush = Instant::now();
-        }
-    }
-    w.flush().map_err(|e| err(e.into()))
+    written: Arc<AtomicU64>,
 }
 
-fn row_fields(row: &RecordRow, n_id: usize, n_exp: usize, out: &mut Vec<String>) {
-    out.clear();
-    let p = &row.params;
-    out.push(row.frame.to_string());
-    out.push(format!("{:.3}", row.timestamp_ms));
-    out.push(row.method.to_owned());
-    out.push(u8::from(row.success).to_string());
-    if row.confidence.is_finite() {
-        out.push(format!("{:.4}", row.confidence));
-    } else {
-        out.push(String::new());
+impl RowWriter {
+    fn run(
+        mut self,
+        rx: &Receiver<RecordRow>,
+        spare: &Sender<RecordRow>,
+    ) -> Result<(), RecordError> {
+        let mut line = String::new();
+        let mut last_flush = Instant::now();
+        loop {
+            match rx.recv_timeout(FLUSH_EVERY) {
+                Ok(row) => {
+                    line.clear();
+                    format_row(&row, self.n_id, self.n_exp, &mut line);
+                    self.pending.extend_from_slice(line.as_bytes());
+                    self.pending_rows += 1;
+                    let _ = spare.send(row);
+                    if self.pending.len() >= WRITE_CHUNK {
+                        self.flush()?;
+                        last_flush = Instant::now();
+                    }
+                }
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+            }
+            if last_flush.elapsed() >= FLUSH_EVERY {
+                self.flush()?;
+                last_flush = Instant::now();
+            }
+        }
+        self.flush()
     }
-    out.push(format!("{:.3}", row.fit_ms));
+
+    /// Hands the pending rows to the file in one write. On a failure the file is cut back to
+    /// its last whole row and the pending rows are lost; the error says how many rows it holds.
+    fn flush(&mut self) -> Result<(), RecordError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        match self.file.write_all(&self.pending) {
+            Ok(()) => {
+                self.good_len += self.pending.len() as u64;
+                self.written.fetch_add(self.pending_rows, Ordering::Relaxed);
+                self.pending.clear();
+                self.pending_rows = 0;
+                Ok(())
+            }
+            Err(cause) => {
+                // Best effort: a file that cannot be cut keeps its partial row, and the error
+                // is reported either way.
+                let _ = self.file.set_len(self.good_len);
+                Err(RecordError::Write {
+                    path: self.path.clone(),
+                    rows: self.written.load(Ordering::Relaxed),
+                    cause,
+                })
+            }
+        }
+    }
+}
+
+/// One row, newline included, appended to `out`.
+fn format_row(row: &RecordRow, n_id: usize, n_exp: usize, out: &mut String) {
+    // Writing into a String cannot fail.
+    let p = &row.params;
+    let _ = write!(
+        out,
+        "{},{:.3},{},{},",
+        row.frame,
+        row.timestamp_ms,
+        row.method,
+        u8::from(row.success)
+    );
+    if row.confidence.is_finite() {
+        let _ = write!(out, "{:.4}", row.confidence);
+    }
+    let _ = write!(out, ",{:.3}", row.fit_ms);
     if !row.success {
         // No face: nothing fitted to report (the numbers in hand belong to no face).
         let rest = 8 + n_id + n_exp + 2 * row.landmarks.len();
-        out.extend(std::iter::repeat_n(String::new(), rest));
+        out.extend(std::iter::repeat_n(',', rest));
+        out.push('\n');
         return;
     }
     for a in [p.pitch(), p.yaw(), p.roll()] {
-        out.push(format!("{:.4}", a.to_degrees()));
+        let _ = write!(out, ",{:.4}", a.to_degrees());
     }
-    out.push(format!("{:e}", p.s()));
-    out.push(format!("{:.3}", p.tx()));
-    out.push(format!("{:.3}", p.ty()));
+    let _ = write!(out, ",{:e},{:.3},{:.3}", p.s(), p.tx(), p.ty());
     match row.weights {
         Some((l2, l3)) => {
-            out.push(format!("{l2:.4}"));
-            out.push(format!("{l3:.4}"));
+            let _ = write!(out, ",{l2:.4},{l3:.4}");
         }
-        None => out.extend([String::new(), String::new()]),
+        None => out.push_str(",,"),
     }
     // A fit with fewer coefficients than the header leaves the rest empty.
-    out.extend((0..n_id).map(|i| p.id().get(i).map_or(String::new(), |v| format!("{v:.5}"))));
-    out.extend((0..n_exp).map(|i| p.exp().get(i).map_or(String::new(), |v| format!("{v:.5}"))));
-    out.extend(row.landmarks.iter().map(|l| format!("{:.3}", l[0])));
-    out.extend(row.landmarks.iter().map(|l| format!("{:.3}", l[1])));
+    for (values, n) in [(p.id(), n_id), (p.exp(), n_exp)] {
+        for i in 0..n {
+            out.push(',');
+            if let Some(v) = values.get(i) {
+                let _ = write!(out, "{v:.5}");
+            }
+        }
+    }
+    for k in 0..2 {
+        for l in &row.landmarks {
+            let _ = write!(out, ",{:.3}", l[k]);
+        }
+    }
+    out.push('\n');
 }
 
 #[cfg(test)]
@@ -314,7 +400,7 @@ mod tests {
     fn header_and_rows_follow_the_design() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r.csv");
-        let rec = CsvRecorder::create(&path, 2, 1, 68).unwrap();
+        let mut rec = CsvRecorder::create(&path, 2, 1, 68).unwrap();
         for i in 0..50 {
             rec.record(row(i)).unwrap();
         }
@@ -342,7 +428,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("d.csv");
         {
-            let rec = CsvRecorder::create(&path, 2, 1, 68).unwrap();
+            let mut rec = CsvRecorder::create(&path, 2, 1, 68).unwrap();
             for i in 0..1000 {
                 rec.record(row(i)).unwrap();
             }
@@ -355,5 +441,50 @@ mod tests {
     fn an_unwritable_path_is_an_error() {
         let err = CsvRecorder::create(Path::new("/no/such/dir/r.csv"), 1, 1, 68).unwrap_err();
         assert!(err.to_string().contains("/no/such/dir/r.csv"));
+    }
+
+    #[test]
+    fn a_full_disk_is_an_error_naming_the_os_reason_and_the_rows_kept() {
+        // /dev/full takes the header's open and fails every write with ENOSPC.
+        let path = Path::new("/dev/full");
+        let Ok(mut rec) = CsvRecorder::create(path, 2, 1, 68) else {
+            // The header write itself failed, which is the same error, earlier.
+            let err = CsvRecorder::create(path, 2, 1, 68).unwrap_err();
+            assert!(err.to_string().contains("No space left"), "{err}");
+            return;
+        };
+        let mut failed = None;
+        for i in 0..5000 {
+            if let Err(e) = rec.record(row(i)) {
+                failed = Some(e);
+                break;
+            }
+        }
+        let err = match failed {
+            Some(e) => e,
+            None => rec.finish().unwrap_err(),
+        };
+        let text = err.to_string();
+        assert!(text.contains("/dev/full"), "{text}");
+        assert!(text.contains("No space left"), "{text}");
+        assert!(text.contains("after 0 rows"), "{text}");
+    }
+
+    #[test]
+    fn every_row_is_written_in_one_piece_with_the_header_s_fields() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.csv");
+        let mut rec = CsvRecorder::create(&path, 2, 1, 68).unwrap();
+        let mut r = row(0);
+        r.success = false;
+        rec.record(r).unwrap();
+        rec.record(row(1)).unwrap();
+        rec.finish().unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3);
+        let fields = lines[0].split(',').count();
+        assert!(lines.iter().all(|l| l.split(',').count() == fields));
+        assert!(text.ends_with('\n'));
     }
 }

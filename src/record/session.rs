@@ -7,6 +7,7 @@
 //! PNG encoding (about 10 ms a frame) runs on a thread of its own; a bounded queue makes the
 //! tracker wait rather than drop a frame when the disk or the encoder falls behind.
 
+use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -18,7 +19,7 @@ use thiserror::Error;
 
 use super::csv_recorder::{CsvRecorder, RecordError};
 use crate::capture::{CaptureError, Frame, FrameSource, ImageFolderSource, Next, RgbImage};
-use crate::track::{ResultSink, SinkError, TrackResult};
+use crate::track::{ResultSink, SinkEnd, SinkError, TrackResult};
 
 /// The parameter stream inside a session folder.
 pub const SESSION_CSV: &str = "session.csv";
@@ -30,15 +31,18 @@ const QUEUE: usize = 16;
 
 #[derive(Debug, Error)]
 pub enum SessionError {
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}: {cause}")]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
+    #[error(
+        "{0} already holds files; a session is recorded into a new or empty folder, so that nothing there is overwritten"
+    )]
+    NotEmpty(PathBuf),
     #[error("cannot encode {path}: {reason}")]
     Encode { path: PathBuf, reason: String },
-    #[error(transparent)]
+    #[error("{0}")]
     Csv(#[from] RecordError),
     #[error("the session writer of {0} stopped")]
     Stopped(PathBuf),
@@ -62,7 +66,9 @@ pub struct SessionRecorder {
 }
 
 impl SessionRecorder {
-    /// Creates `dir` (and `dir/frames`), replacing a session recorded there before.
+    /// Creates `dir` (and `dir/frames`). A folder that holds anything is refused: files of an
+    /// earlier session would be replayed with this one's, and a user's files are not ours to
+    /// overwrite or delete.
     pub fn create(
         dir: &Path,
         n_id: usize,
@@ -71,17 +77,16 @@ impl SessionRecorder {
     ) -> Result<Self, SessionError> {
         let io = |path: &Path| {
             let path = path.to_owned();
-            move |source| SessionError::Io { path, source }
+            move |cause| SessionError::Io { path, cause }
         };
-        let frames_dir = dir.join(FRAMES_DIR);
-        std::fs::create_dir_all(&frames_dir).map_err(io(&frames_dir))?;
-        // Frames of an earlier session would be replayed with this one's.
-        for entry in std::fs::read_dir(&frames_dir).map_err(io(&frames_dir))? {
-            let path = entry.map_err(io(&frames_dir))?.path();
-            if path.extension().is_some_and(|e| e == "png") {
-                std::fs::remove_file(&path).map_err(io(&path))?;
+        if dir.exists() {
+            let mut entries = std::fs::read_dir(dir).map_err(io(dir))?;
+            if entries.next().is_some() {
+                return Err(SessionError::NotEmpty(dir.to_owned()));
             }
         }
+        let frames_dir = dir.join(FRAMES_DIR);
+        std::fs::create_dir_all(&frames_dir).map_err(io(&frames_dir))?;
         let csv = CsvRecorder::create(&dir.join(SESSION_CSV), n_id, n_exp, n_landmarks)?;
         let list_path = dir.join(FRAMES_CSV);
         let list = File::create(&list_path).map_err(io(&list_path))?;
@@ -127,12 +132,15 @@ impl ResultSink for SessionRecorder {
             timestamp: r.frame.timestamp,
             image,
         };
-        let jobs = self
+        let sent = self
             .jobs
             .as_ref()
-            .ok_or_else(|| SessionError::Stopped(self.dir.clone()))?;
-        jobs.send(job)
-            .map_err(|_| SessionError::Stopped(self.dir.clone()))?;
+            .is_some_and(|jobs| jobs.send(job).is_ok());
+        if !sent {
+            // The frame writer is gone: its own error says why.
+            self.close()?;
+            return Err(SessionError::Stopped(self.dir.clone()).into());
+        }
         match self.csv.as_mut() {
             Some(csv) => ResultSink::record(csv, r),
             None => Err(SessionError::Stopped(self.dir.clone()).into()),
@@ -147,12 +155,21 @@ impl ResultSink for SessionRecorder {
         self.csv.as_ref().map_or(0, CsvRecorder::rows_written)
     }
 
-    fn finish(mut self: Box<Self>) -> Result<u64, SinkError> {
-        self.close()?;
-        match self.csv.take() {
-            Some(csv) => Ok(csv.finish()?),
-            None => Ok(0),
+    fn finish(mut self: Box<Self>) -> SinkEnd {
+        let frames = self.close();
+        let mut end = match self.csv.take() {
+            Some(csv) => Box::new(csv).finish(),
+            None => SinkEnd {
+                rows: 0,
+                error: None,
+            },
+        };
+        if let Err(e) = frames {
+            // A row whose frame is not on disk cannot be replayed: the session holds as many
+            // frames as frames.csv lists, which is fewer than its rows.
+            end.error = Some(e.into());
         }
+        end
     }
 }
 
@@ -167,23 +184,27 @@ fn write_frames(
     spare: &Sender<RgbImage>,
 ) -> Result<(), SessionError> {
     let list_path = dir.join(FRAMES_CSV);
-    let list_err = |source| SessionError::Io {
+    let list_err = |cause| SessionError::Io {
         path: list_path.clone(),
-        source,
+        cause,
     };
     writeln!(list, "index,timestamp_ns,file").map_err(list_err)?;
     let mut last_flush = Instant::now();
+    let mut line = String::new();
     for job in jobs {
         let name = frame_file(job.index);
         let path = dir.join(FRAMES_DIR).join(&name);
         write_png(&path, &job.image)?;
-        writeln!(
-            list,
+        // A line is formatted whole and then written in one piece, so that the buffer never
+        // hands the file half of one.
+        line.clear();
+        let _ = writeln!(
+            line,
             "{},{},{FRAMES_DIR}/{name}",
             job.index,
             job.timestamp.as_nanos()
-        )
-        .map_err(list_err)?;
+        );
+        list.write_all(line.as_bytes()).map_err(list_err)?;
         if last_flush.elapsed() > Duration::from_millis(500) {
             list.flush().map_err(list_err)?;
             last_flush = Instant::now();
@@ -196,9 +217,9 @@ fn write_frames(
 fn write_png(path: &Path, image: &RgbImage) -> Result<(), SessionError> {
     use image::ImageEncoder;
     use image::codecs::png::{CompressionType, FilterType, PngEncoder};
-    let file = File::create(path).map_err(|source| SessionError::Io {
+    let file = File::create(path).map_err(|cause| SessionError::Io {
         path: path.to_owned(),
-        source,
+        cause,
     })?;
     let encode_err = |e: image::ImageError| SessionError::Encode {
         path: path.to_owned(),
@@ -218,9 +239,9 @@ fn write_png(path: &Path, image: &RgbImage) -> Result<(), SessionError> {
     PngEncoder::new_with_quality(&mut out, CompressionType::Fast, FilterType::Sub)
         .write_image(&image.data, w, h, image::ExtendedColorType::Rgb8)
         .map_err(encode_err)?;
-    out.flush().map_err(|source| SessionError::Io {
+    out.flush().map_err(|cause| SessionError::Io {
         path: path.to_owned(),
-        source,
+        cause,
     })
 }
 

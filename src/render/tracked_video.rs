@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::Result;
 
 use facetrack::capture::RgbImage;
-use facetrack::track::{ResultSink, SinkError, TrackResult, TrackerModels};
+use facetrack::track::{ResultSink, SinkEnd, SinkError, TrackResult, TrackerModels};
 
 use super::burn_in::BurnIn;
 use super::video_out::{Timing, VideoWriter};
@@ -79,7 +79,14 @@ impl ResultSink for TrackedVideo {
         self.frames
     }
 
-    fn finish(self: Box<Self>) -> Result<u64, SinkError> {
-        TrackedVideo::finish(*self).map_err(|e| format!("{e:#}").into())
+    fn finish(self: Box<Self>) -> SinkEnd {
+        let frames = self.frames;
+        match TrackedVideo::finish(*self) {
+            Ok(rows) => SinkEnd { rows, error: None },
+            Err(e) => SinkEnd {
+                rows: frames,
+                error: Some(format!("{e:#}").into()),
+            },
+        }
     }
 }

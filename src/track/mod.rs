@@ -8,7 +8,8 @@ pub mod pipeline;
 pub mod tracker;
 
 pub use pipeline::{
-    Pipeline, PipelineEvent, ResultDelivery, ResultSink, SinkError, TrackCommand, TrackResult,
+    Pipeline, PipelineEnd, PipelineEvent, RecordingEnd, ResultDelivery, ResultSink, SinkEnd,
+    SinkError, TrackCommand, TrackResult,
 };
 pub use tracker::{
     CONFIDENCE_THRESHOLD, DEFAULT_STAGES, TrackError, TrackMethod, TrackOutput, TrackSettings,

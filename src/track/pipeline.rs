@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -60,11 +60,61 @@ pub trait ResultSink: Send {
     /// The file or folder written to.
     fn path(&self) -> &Path;
     fn rows(&self) -> u64;
-    /// Writes out everything and closes; the rows written.
-    fn finish(self: Box<Self>) -> Result<u64, SinkError>;
+    /// Writes out everything and closes: the rows written, and why not more when it failed.
+    fn finish(self: Box<Self>) -> SinkEnd;
 }
 
 pub type SinkError = Box<dyn std::error::Error + Send + Sync>;
+
+/// How a recording ended.
+#[derive(Debug)]
+pub struct SinkEnd {
+    /// Rows the recording holds.
+    pub rows: u64,
+    pub error: Option<SinkError>,
+}
+
+/// A recording's account at the end of a run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordingEnd {
+    pub path: PathBuf,
+    /// Frames handed to it.
+    pub frames: u64,
+    /// Rows it holds.
+    pub rows: u64,
+    /// Why it stopped early, if it did.
+    pub error: Option<String>,
+}
+
+impl RecordingEnd {
+    /// Frames that have no row in it.
+    pub fn lost(&self) -> u64 {
+        self.frames.saturating_sub(self.rows)
+    }
+}
+
+/// What a run did, once its threads have stopped.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PipelineEnd {
+    /// Frames fitted.
+    pub frames: u64,
+    /// Frames the source could not decode, skipped.
+    pub skipped: u64,
+    /// Every recording of the run, in the order they finished.
+    pub recordings: Vec<RecordingEnd>,
+}
+
+impl PipelineEnd {
+    /// Rows written by all recordings.
+    pub fn rows(&self) -> u64 {
+        self.recordings.iter().map(|r| r.rows).sum()
+    }
+
+    /// Frames without a row, over all recordings.
+    pub fn lost_rows(&self) -> u64 {
+        self.recordings.iter().map(RecordingEnd::lost).sum()
+    }
+}
 
 /// A command to the tracking thread, applied before its next frame.
 pub enum TrackCommand {
@@ -113,6 +163,12 @@ pub enum PipelineEvent {
     RecordingFinished(PathBuf, u64),
 }
 
+/// Counters shared by the threads.
+#[derive(Debug, Default)]
+struct Counts {
+    skipped: AtomicU64,
+}
+
 /// The running capture and tracking threads.
 pub struct Pipeline {
     results: Receiver<TrackResult>,
@@ -120,9 +176,19 @@ pub struct Pipeline {
     commands: Sender<TrackCommand>,
     events: Receiver<PipelineEvent>,
     stop: Arc<AtomicBool>,
+    /// Set to stop reading the source while what was read is still fitted.
+    end_source: Arc<AtomicBool>,
+    counts: Arc<Counts>,
     capture: Option<JoinHandle<()>>,
-    tracking: Option<JoinHandle<Result<u64, TrackError>>>,
+    tracking: Option<JoinHandle<Result<TrackingEnd, TrackError>>>,
     description: String,
+}
+
+/// What the tracking thread did.
+#[derive(Debug, Default)]
+struct TrackingEnd {
+    frames: u64,
+    recordings: Vec<RecordingEnd>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -151,6 +217,8 @@ impl Pipeline {
         let description = source.describe();
         let live = source.is_live();
         let stop = Arc::new(AtomicBool::new(false));
+        let end_source = Arc::new(AtomicBool::new(false));
+        let counts = Arc::new(Counts::default());
         let (frame_tx, frame_rx) = bounded::<Frame>(1);
         let (free_tx, free_rx) = unbounded::<Frame>();
         let (result_tx, result_rx) = bounded::<TrackResult>(if delivery == ResultDelivery::Every {
@@ -163,14 +231,19 @@ impl Pipeline {
         let (event_tx, event_rx) = unbounded::<PipelineEvent>();
 
         let capture = {
-            let stop = stop.clone();
-            let events = event_tx.clone();
-            let stale = frame_rx.clone();
+            let capture = Capture {
+                live,
+                frames: frame_tx,
+                stale: frame_rx.clone(),
+                free: free_rx,
+                events: event_tx.clone(),
+                stop: stop.clone(),
+                end: end_source.clone(),
+                counts: counts.clone(),
+            };
             std::thread::Builder::new()
                 .name("capture".into())
-                .spawn(move || {
-                    capture_loop(source, live, &frame_tx, &stale, &free_rx, &events, &stop)
-                })
+                .spawn(move || capture.run(source))
                 .map_err(|e| TrackError::Stopped(format!("cannot start the capture thread: {e}")))?
         };
         let tracking = {
@@ -188,7 +261,10 @@ impl Pipeline {
                 commands: command_rx,
                 events: event_tx,
                 delivery,
-                sinks,
+                sinks: sinks.into_iter().map(|s| (s, 0)).collect(),
+                failed: Vec::new(),
+                ended: Vec::new(),
+                fitted: 0,
                 paused: false,
                 done_times: [None; FPS_WINDOW],
                 done_count: 0,
@@ -204,7 +280,7 @@ impl Pipeline {
                     }
                     Err(e) => {
                         let _ = ready_tx.send(Err(e));
-                        Ok(0)
+                        Ok(TrackingEnd::default())
                     }
                 })
                 .map_err(|e| {
@@ -233,6 +309,8 @@ impl Pipeline {
             commands: command_tx,
             events: event_rx,
             stop,
+            end_source,
+            counts,
             capture: Some(capture),
             tracking: Some(tracking),
             description,
@@ -262,25 +340,37 @@ impl Pipeline {
         &self.events
     }
 
+    /// Stops reading the source; the frames already read are still fitted and delivered, then
+    /// the results channel closes. The way to end a run without leaving a read frame unfitted
+    /// (Ctrl-C in `track`).
+    pub fn end_source(&self) {
+        self.end_source.store(true, Ordering::SeqCst);
+    }
+
     /// Stops both threads and finishes the recordings (every row fitted so far is written);
-    /// returns the rows the recordings wrote.
-    pub fn stop(mut self) -> Result<u64, TrackError> {
+    /// returns what the run did.
+    pub fn stop(mut self) -> Result<PipelineEnd, TrackError> {
         self.stop.store(true, Ordering::SeqCst);
         self.join()
     }
 
-    fn join(&mut self) -> Result<u64, TrackError> {
-        let rows = match self.tracking.take() {
+    fn join(&mut self) -> Result<PipelineEnd, TrackError> {
+        let tracking = match self.tracking.take() {
             Some(h) => h
                 .join()
                 .map_err(|_| TrackError::Stopped("the tracking thread panicked".into()))?,
-            None => Ok(0),
+            None => Ok(TrackingEnd::default()),
         };
         if let Some(h) = self.capture.take() {
             h.join()
                 .map_err(|_| TrackError::Stopped("the capture thread panicked".into()))?;
         }
-        rows
+        let tracking = tracking?;
+        Ok(PipelineEnd {
+            frames: tracking.frames,
+            skipped: self.counts.skipped.load(Ordering::SeqCst),
+            recordings: tracking.recordings,
+        })
     }
 }
 
@@ -291,59 +381,71 @@ impl Drop for Pipeline {
     }
 }
 
-fn capture_loop(
-    mut source: Box<dyn FrameSource>,
+/// The capture thread.
+struct Capture {
     live: bool,
-    frames: &Sender<Frame>,
-    stale: &Receiver<Frame>,
-    free: &Receiver<Frame>,
-    events: &Sender<PipelineEvent>,
-    stop: &AtomicBool,
-) {
-    while !stop.load(Ordering::Relaxed) {
-        let mut frame = free.try_recv().unwrap_or_default();
-        match source.next_frame(&mut frame) {
-            Ok(Next::Frame) => {}
-            Ok(Next::Skipped(why)) => {
-                let _ = events.send(PipelineEvent::Warning(why));
-                continue;
-            }
-            Ok(Next::End) => {
-                let _ = events.send(PipelineEvent::SourceEnded);
-                return;
-            }
-            Err(e) => {
-                let _ = events.send(PipelineEvent::Error(e.to_string()));
-                return;
-            }
-        }
-        if live {
-            // Newest wins: a frame the tracker has not taken yet is stale now.
-            let mut frame = frame;
-            loop {
-                match frames.try_send(frame) {
-                    Ok(()) => break,
-                    Err(TrySendError::Full(f)) => {
-                        frame = f;
-                        if let Ok(old) = stale.try_recv() {
-                            drop(old);
-                        }
-                    }
-                    Err(TrySendError::Disconnected(_)) => return,
+    frames: Sender<Frame>,
+    /// The tracking side of `frames`, to drop a stale frame from it.
+    stale: Receiver<Frame>,
+    free: Receiver<Frame>,
+    events: Sender<PipelineEvent>,
+    stop: Arc<AtomicBool>,
+    end: Arc<AtomicBool>,
+    counts: Arc<Counts>,
+}
+
+impl Capture {
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Relaxed) || self.end.load(Ordering::Relaxed)
+    }
+
+    fn run(self, mut source: Box<dyn FrameSource>) {
+        while !self.stopping() {
+            let mut frame = self.free.try_recv().unwrap_or_default();
+            match source.next_frame(&mut frame) {
+                Ok(Next::Frame) => {}
+                Ok(Next::Skipped(why)) => {
+                    self.counts.skipped.fetch_add(1, Ordering::SeqCst);
+                    let _ = self.events.send(PipelineEvent::Warning(why));
+                    continue;
+                }
+                Ok(Next::End) => {
+                    let _ = self.events.send(PipelineEvent::SourceEnded);
+                    return;
+                }
+                Err(e) => {
+                    let _ = self.events.send(PipelineEvent::Error(e.to_string()));
+                    return;
                 }
             }
-        } else {
-            let mut frame = frame;
-            loop {
-                match frames.send_timeout(frame, POLL) {
-                    Ok(()) => break,
-                    Err(crossbeam_channel::SendTimeoutError::Timeout(f)) => {
-                        if stop.load(Ordering::Relaxed) {
-                            return;
+            if self.live {
+                // Newest wins: a frame the tracker has not taken yet is stale now.
+                let mut frame = frame;
+                loop {
+                    match self.frames.try_send(frame) {
+                        Ok(()) => break,
+                        Err(TrySendError::Full(f)) => {
+                            frame = f;
+                            if let Ok(old) = self.stale.try_recv() {
+                                drop(old);
+                            }
                         }
-                        frame = f;
+                        Err(TrySendError::Disconnected(_)) => return,
                     }
-                    Err(crossbeam_channel::SendTimeoutError::Disconnected(_)) => return,
+                }
+            } else {
+                let mut frame = frame;
+                loop {
+                    match self.frames.send_timeout(frame, POLL) {
+                        Ok(()) => break,
+                        Err(crossbeam_channel::SendTimeoutError::Timeout(f)) => {
+                            if self.stop.load(Ordering::Relaxed) {
+                                return;
+                            }
+                            frame = f;
+                        }
+                        Err(crossbeam_channel::SendTimeoutError::Disconnected(_)) => return,
+                    }
                 }
             }
         }
@@ -365,7 +467,14 @@ struct TrackingState {
     commands: Receiver<TrackCommand>,
     events: Sender<PipelineEvent>,
     delivery: ResultDelivery,
-    sinks: Vec<Box<dyn ResultSink>>,
+    /// The recordings running, each with the frames handed to it.
+    sinks: Vec<(Box<dyn ResultSink>, u64)>,
+    /// Recordings that stopped on an error, still counting the frames they miss until the
+    /// recording or the run ends.
+    failed: Vec<RecordingEnd>,
+    /// The recordings that have finished.
+    ended: Vec<RecordingEnd>,
+    fitted: u64,
     paused: bool,
     done_times: [Option<Instant>; FPS_WINDOW],
     done_count: usize,
@@ -373,11 +482,14 @@ struct TrackingState {
 }
 
 impl TrackingThread {
-    fn run(&mut self) -> Result<u64, TrackError> {
+    fn run(&mut self) -> Result<TrackingEnd, TrackError> {
         let mut output = TrackOutput::new(self.tracker.models());
         let outcome = self.main_loop(&mut output);
-        let rows = self.finish_sinks();
-        outcome.map(|()| rows)
+        self.finish_sinks();
+        outcome.map(|()| TrackingEnd {
+            frames: self.state.fitted,
+            recordings: std::mem::take(&mut self.state.ended),
+        })
     }
 
     fn main_loop(&mut self, output: &mut TrackOutput) -> Result<(), TrackError> {
@@ -416,34 +528,53 @@ impl TrackingThread {
             TrackCommand::Settings(s) => self.tracker.set_settings(s),
             TrackCommand::Redetect => self.tracker.redetect(),
             TrackCommand::Pause(p) => self.state.paused = p,
-            TrackCommand::StartRecording(sink) => self.state.sinks.push(sink),
+            TrackCommand::StartRecording(sink) => self.state.sinks.push((sink, 0)),
             TrackCommand::StopRecording => {
                 self.finish_sinks();
             }
         }
     }
 
-    fn finish_sinks(&mut self) -> u64 {
-        let mut total = 0;
-        for sink in self.state.sinks.drain(..) {
-            let path = sink.path().to_owned();
-            match sink.finish() {
-                Ok(rows) => {
-                    total += rows;
-                    let _ = self
-                        .state
-                        .events
-                        .send(PipelineEvent::RecordingFinished(path, rows));
-                }
-                Err(e) => {
-                    let _ = self.state.events.send(PipelineEvent::Warning(format!(
-                        "recording {} failed: {e}",
-                        path.display()
-                    )));
-                }
+    fn finish_sinks(&mut self) {
+        let sinks: Vec<_> = self.state.sinks.drain(..).collect();
+        for (sink, frames) in sinks {
+            self.finish_sink(sink, frames, None);
+        }
+        self.state.ended.append(&mut self.state.failed);
+    }
+
+    /// Finishes one recording and accounts for it; `failed` is the error it stopped on.
+    fn finish_sink(&mut self, sink: Box<dyn ResultSink>, frames: u64, failed: Option<SinkError>) {
+        let path = sink.path().to_owned();
+        let end = sink.finish();
+        // The first error is the cause; what finishing a stopped recording says is its echo.
+        let error = failed.or(end.error).map(|e| e.to_string());
+        match &error {
+            None => {
+                let _ = self
+                    .state
+                    .events
+                    .send(PipelineEvent::RecordingFinished(path.clone(), end.rows));
+            }
+            Some(e) => {
+                let _ = self.state.events.send(PipelineEvent::Warning(format!(
+                    "recording {} stopped with {} of {frames} frames written: {e}",
+                    path.display(),
+                    end.rows
+                )));
             }
         }
-        total
+        let ended = RecordingEnd {
+            path,
+            frames,
+            rows: end.rows,
+            error,
+        };
+        if ended.error.is_some() {
+            self.state.failed.push(ended);
+        } else {
+            self.state.ended.push(ended);
+        }
     }
 
     fn fit(&mut self, frame: Frame, output: &mut TrackOutput) -> Result<(), TrackError> {
@@ -485,20 +616,21 @@ impl TrackingThread {
         result.done = Instant::now();
         result.fit_fps = self.throughput(result.done);
 
+        self.state.fitted += 1;
+        for f in &mut self.state.failed {
+            f.frames += 1;
+        }
         let mut failed = None;
-        for (i, sink) in self.state.sinks.iter_mut().enumerate() {
+        for (i, (sink, frames)) in self.state.sinks.iter_mut().enumerate() {
+            *frames += 1;
             if let Err(e) = sink.record(&result) {
                 failed = Some((i, e));
                 break;
             }
         }
         if let Some((i, e)) = failed {
-            let sink = self.state.sinks.remove(i);
-            let _ = self.state.events.send(PipelineEvent::Warning(format!(
-                "recording {} stopped: {e}",
-                sink.path().display()
-            )));
-            let _ = sink.finish();
+            let (sink, frames) = self.state.sinks.remove(i);
+            self.finish_sink(sink, frames, Some(e));
         }
         // The paths are copied only when the recordings change: a recorded frame allocates none.
         let sinks = &self.state.sinks;
@@ -507,16 +639,16 @@ impl TrackingThread {
                 .recording
                 .iter()
                 .zip(sinks)
-                .all(|((p, _), s)| p == s.path());
+                .all(|((p, _), (s, _))| p == s.path());
         if same {
-            for ((_, rows), s) in result.recording.iter_mut().zip(sinks) {
+            for ((_, rows), (s, _)) in result.recording.iter_mut().zip(sinks) {
                 *rows = s.rows();
             }
         } else {
             result.recording.clear();
             result
                 .recording
-                .extend(sinks.iter().map(|s| (s.path().to_owned(), s.rows())));
+                .extend(sinks.iter().map(|(s, _)| (s.path().to_owned(), s.rows())));
         }
         self.deliver(result);
         Ok(())

@@ -17,7 +17,7 @@ use winit::window::{Window, WindowId};
 
 use facetrack::capture::SourceSpec;
 use facetrack::record::CsvRecorder;
-use facetrack::track::TrackerModels;
+use facetrack::track::{PipelineEnd, TrackerModels};
 
 use super::panel::{Action, PANEL_WIDTH, Panel, Playback, SourceChoice, Status};
 use super::player::{Player, Speed};
@@ -96,6 +96,12 @@ pub struct AppSummary {
     pub speed: Summary,
     /// Rows the recordings wrote.
     pub rows: u64,
+    /// Fitted frames that have no row in a recording (a full disk, say).
+    pub lost_rows: u64,
+    /// Closed by Ctrl-C, SIGTERM or SIGHUP.
+    pub interrupted: bool,
+    /// Frames the source could not decode.
+    pub skipped_frames: u64,
     pub backend: String,
     pub adapter: String,
     pub present_mode: String,
@@ -115,6 +121,11 @@ pub fn run(options: AppOptions, opener: Opener) -> Result<AppSummary> {
         .map_err(|e| no_window(&e))?;
     event_loop.set_control_flow(ControlFlow::Wait);
     let proxy = event_loop.create_proxy();
+    let quit = proxy.clone();
+    ctrlc::set_handler(move || {
+        let _ = quit.send_event(Wake::Quit);
+    })
+    .map_err(|e| anyhow!("cannot install the handler of Ctrl-C, SIGTERM and SIGHUP: {e}"))?;
     let mut app = App::new(options, opener, proxy);
     event_loop
         .run_app(&mut app)
@@ -173,6 +184,9 @@ struct App {
     stats: Stats,
     actions: Vec<Action>,
     rows: u64,
+    lost_rows: u64,
+    skipped_frames: u64,
+    interrupted: bool,
     /// What stops the run with an error.
     fatal: Option<anyhow::Error>,
     exiting: bool,
@@ -230,6 +244,9 @@ impl App {
             stats: Stats::new(now),
             actions: Vec::new(),
             rows: 0,
+            lost_rows: 0,
+            skipped_frames: 0,
+            interrupted: false,
             fatal: None,
             exiting: false,
             screenshot_taken: false,
@@ -326,9 +343,9 @@ impl App {
         }
     }
 
-    fn note_stopped(&mut self, stopped: Result<u64, String>) {
+    fn note_stopped(&mut self, stopped: Result<PipelineEnd, String>) {
         match stopped {
-            Ok(rows) => self.rows += rows,
+            Ok(end) => self.account(&end),
             Err(e) => self.panel.warning = Some(e),
         }
         if let Some((path, rows)) = self.panel.recording.take() {
@@ -832,11 +849,18 @@ impl App {
         }
     }
 
+    /// Adds a finished pipeline's rows and losses to the run's.
+    fn account(&mut self, end: &PipelineEnd) {
+        self.rows += end.rows();
+        self.lost_rows += end.lost_rows();
+        self.skipped_frames += end.skipped;
+    }
+
     /// Stops the pipeline (finishing the recordings) and reports the run.
     fn finish(mut self) -> Result<AppSummary> {
         if let Some(session) = self.session.take() {
             match session.stop() {
-                Ok(rows) => self.rows += rows,
+                Ok(end) => self.account(&end),
                 Err(e) => {
                     if self.fatal.is_none() {
                         self.fatal = Some(anyhow!("stopping the tracker: {e}"));
@@ -849,8 +873,8 @@ impl App {
             if let Ok(opened) = outcome.opened {
                 let _ = opened.pipeline.stop();
             }
-            if let Some(Ok(rows)) = outcome.stopped {
-                self.rows += rows;
+            if let Some(Ok(end)) = &outcome.stopped {
+                self.account(end);
             }
         }
         if let Some(e) = self.fatal.take() {
@@ -860,6 +884,9 @@ impl App {
         Ok(AppSummary {
             speed: self.stats.summary(),
             rows: self.rows,
+            lost_rows: self.lost_rows,
+            interrupted: self.interrupted,
+            skipped_frames: self.skipped_frames,
             backend: info.as_ref().map_or(String::new(), |i| i.backend.clone()),
             adapter: info.as_ref().map_or(String::new(), |i| i.adapter.clone()),
             present_mode: info.map_or(String::new(), |i| i.present_mode),
@@ -926,7 +953,12 @@ impl ApplicationHandler<Wake> for App {
         }
     }
 
-    fn user_event(&mut self, _event_loop: &ActiveEventLoop, _event: Wake) {
+    fn user_event(&mut self, event_loop: &ActiveEventLoop, event: Wake) {
+        if event == Wake::Quit {
+            self.interrupted = true;
+            event_loop.exit();
+            return;
+        }
         if let Some(w) = &self.win {
             w.window.request_redraw();
         }

@@ -16,7 +16,7 @@ use crossbeam_channel::{
 use winit::event_loop::EventLoopProxy;
 
 use facetrack::capture::{SourceSpec, VideoInfo};
-use facetrack::track::TrackerModels;
+use facetrack::track::{PipelineEnd, TrackerModels};
 
 use super::track::{Pipeline, PipelineEvent, TrackResult, TrackSettings};
 
@@ -30,6 +30,9 @@ pub enum Wake {
     Pipeline,
     /// A source was opened (or failed to open).
     Opened,
+    /// Ctrl-C, SIGTERM or SIGHUP: close as the window's close button does, finishing the
+    /// recordings.
+    Quit,
 }
 
 /// What to open.
@@ -113,7 +116,7 @@ fn lower_priority() {
 pub struct OpenOutcome {
     pub opened: Result<Opened>,
     /// The rows the previous pipeline's recordings wrote, or why it failed.
-    pub stopped: Option<Result<u64, String>>,
+    pub stopped: Option<Result<PipelineEnd, String>>,
 }
 
 /// A pipeline with its forwarder.
@@ -231,8 +234,8 @@ impl Session {
         &self.pipeline
     }
 
-    /// Stops the pipeline (finishing its recordings) and the forwarder; the rows recorded.
-    pub fn stop(self) -> Result<u64, String> {
+    /// Stops the pipeline (finishing its recordings) and the forwarder; what the run did.
+    pub fn stop(self) -> Result<PipelineEnd, String> {
         let Self {
             pipeline,
             forwarder,
