@@ -304,7 +304,7 @@ fn capture_loop(
         let mut frame = free.try_recv().unwrap_or_default();
         match source.next_frame(&mut frame) {
             Ok(Next::Frame) => {}
-            Ok(Next::Skipped(why)) => {
+            Ok(Next::Skipped(why) | Next::Lost { why, .. }) => {
                 let _ = events.send(PipelineEvent::Warning(why));
                 continue;
             }
