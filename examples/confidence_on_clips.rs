@@ -141,7 +141,7 @@ fn faces(
     loop {
         match source.next_frame(&mut frame)? {
             Next::End => break,
-            Next::Skipped(_) => {}
+            Next::Skipped(_) | Next::Lost { .. } => {}
             Next::Frame => {
                 if index.is_multiple_of(STEP)
                     && let (Some(points), Some(fit)) = (reference.get(&index), fits.get(&index))

@@ -334,7 +334,7 @@ fn mjpeg_video() {
                     frame.image.data.len(),
                     frame.image.width * frame.image.height * 3
                 ),
-                Ok(Next::Skipped(_)) => {}
+                Ok(Next::Skipped(_) | Next::Lost { .. }) => {}
                 Ok(Next::End) | Err(_) => return,
             }
         }
@@ -553,7 +553,7 @@ fn recorded_sessions() {
             };
             for _ in 0..16 {
                 match source.next_frame(&mut frame) {
-                    Ok(Next::Frame | Next::Skipped(_)) => {}
+                    Ok(Next::Frame | Next::Skipped(_) | Next::Lost { .. }) => {}
                     Ok(Next::End) | Err(_) => return,
                 }
             }

@@ -37,6 +37,9 @@ pub enum Next {
     /// A frame could not be decoded and was skipped; the text says which and why. The source
     /// goes on: read again.
     Skipped(String),
+    /// The source ended before the frames its header declares: about `frames` of them never
+    /// came (a file cut short or damaged); the text says so. The next read is the end.
+    Lost { frames: u64, why: String },
     /// The source has no more frames.
     End,
 }

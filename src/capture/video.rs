@@ -334,11 +334,11 @@ impl VideoSource {
         (secs.is_finite()).then(|| Duration::from_secs_f64(secs.max(0.0)))
     }
 
-    /// The warning for a file that ended before its declared count, once. Where the header
+    /// The loss of a file that ended before its declared count, once. Where the header
     /// counts the frames (MP4, MOV, AVI), the count is compared; where it gives only a duration
     /// (MKV, WebM, MPEG-TS), where the last frame ended is — a frame count from the duration
     /// would be wrong for a variable frame rate.
-    fn end_warning(&mut self) -> Option<String> {
+    fn end_warning(&mut self) -> Option<Next> {
         let expected = self.expected.take()?;
         let why = self
             .read_error
@@ -351,10 +351,13 @@ impl VideoSource {
             if short == 0 {
                 return None;
             }
-            return Some(format!(
-                "{path}: the video ended after {} frames of the {} its header declares: {short} frames lost — the file is cut short or damaged{why}",
-                self.delivered, expected.frames
-            ));
+            return Some(Next::Lost {
+                frames: short,
+                why: format!(
+                    "{path}: the video ended after {} frames of the {} its header declares: {short} frames lost — the file is cut short or damaged{why}",
+                    self.delivered, expected.frames
+                ),
+            });
         }
         let duration = self.info.duration?.as_secs_f64();
         let period = 1.0 / self.info.fps.max(1.0);
@@ -370,10 +373,13 @@ impl VideoSource {
         if lost == 0 {
             return None;
         }
-        Some(format!(
-            "{path}: the video ended after {} frames, at {ended:.2} s of the {duration:.2} s its header gives: about {lost} frames lost — the file is cut short or damaged{why}",
-            self.delivered
-        ))
+        Some(Next::Lost {
+            frames: lost,
+            why: format!(
+                "{path}: the video ended after {} frames, at {ended:.2} s of the {duration:.2} s its header gives: about {lost} frames lost — the file is cut short or damaged{why}",
+                self.delivered
+            ),
+        })
     }
 
     /// Converts the decoded picture into `image`, upright.
@@ -579,10 +585,7 @@ impl FrameSource for VideoSource {
                 }
                 Err(AvError::Eof) => {
                     self.done = true;
-                    return Ok(match self.end_warning() {
-                        Some(w) => Next::Skipped(w),
-                        None => Next::End,
-                    });
+                    return Ok(self.end_warning().unwrap_or(Next::End));
                 }
                 Err(e) if is_again(&e) => {}
                 Err(e) => {
@@ -593,7 +596,7 @@ impl FrameSource for VideoSource {
             if self.draining {
                 // Nothing more will come out.
                 self.done = true;
-                return Ok(self.end_warning().map_or(Next::End, Next::Skipped));
+                return Ok(self.end_warning().unwrap_or(Next::End));
             }
             match self.packet.read(&mut self.input) {
                 Ok(()) => {

@@ -409,6 +409,11 @@ impl Capture {
                     let _ = self.events.send(PipelineEvent::Warning(why));
                     continue;
                 }
+                Ok(Next::Lost { frames, why }) => {
+                    self.counts.skipped.fetch_add(frames, Ordering::SeqCst);
+                    let _ = self.events.send(PipelineEvent::Warning(why));
+                    continue;
+                }
                 Ok(Next::End) => {
                     let _ = self.events.send(PipelineEvent::SourceEnded);
                     return;
