@@ -354,8 +354,10 @@ impl VideoSource {
             return Some(Next::Lost {
                 frames: short,
                 why: format!(
-                    "{path}: the video ended after {} frames of the {} its header declares: {short} frames lost — the file is cut short or damaged{why}",
-                    self.delivered, expected.frames
+                    "{path}: the video ended after {} frames of the {} its header declares: {} lost — the file is cut short or damaged{why}",
+                    self.delivered,
+                    expected.frames,
+                    frames(short)
                 ),
             });
         }
@@ -376,8 +378,9 @@ impl VideoSource {
         Some(Next::Lost {
             frames: lost,
             why: format!(
-                "{path}: the video ended after {} frames, at {ended:.2} s of the {duration:.2} s its header gives: about {lost} frames lost — the file is cut short or damaged{why}",
-                self.delivered
+                "{path}: the video ended after {} frames, at {ended:.2} s of the {duration:.2} s its header gives: about {} lost — the file is cut short or damaged{why}",
+                self.delivered,
+                frames(lost)
             ),
         })
     }
@@ -634,6 +637,15 @@ impl FrameSource for VideoSource {
 
     fn describe(&self) -> String {
         self.path.display().to_string()
+    }
+}
+
+/// "1 frame", "2 frames".
+fn frames(n: u64) -> String {
+    if n == 1 {
+        "1 frame".into()
+    } else {
+        format!("{n} frames")
     }
 }
 

@@ -219,11 +219,12 @@ pub fn run(batch: Batch) -> Result<()> {
         .map(|v| VideoSource::open(v).map_or(1, |s| s.info().frames.max(1)))
         .collect();
     let jobs = batch.jobs.clamp(1, batch.videos.len().max(1));
-    eprintln!("tracking {} videos, {jobs} at a time", batch.videos.len());
+    note!("tracking {} videos, {jobs} at a time", batch.videos.len());
     let mut progress = Progress::new("frames", frames.iter().sum());
     let (tx, rx) = mpsc::channel::<Done>();
     let next = std::sync::atomic::AtomicUsize::new(0);
     let mut failures = 0;
+    let mut summary_lost = None;
     std::thread::scope(|scope| {
         for _ in 0..jobs {
             let tx = tx.clone();
@@ -252,10 +253,16 @@ pub fn run(batch: Batch) -> Result<()> {
                 stems[done.index],
                 if done.ok { "done" } else { "FAILED" }
             ));
-            println!("{}", done.line);
+            // A closed stdout loses the summary lines, not the videos' CSVs: the runs go on.
+            if let Err(e) = out!("{}", done.line) {
+                summary_lost.get_or_insert(e);
+            }
         }
     });
     progress.finish();
+    if let Some(e) = summary_lost {
+        return Err(e);
+    }
     if failures > 0 {
         bail!(
             "{failures} of {} videos failed or warned (see their lines)",

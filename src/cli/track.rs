@@ -105,6 +105,8 @@ struct Summary {
     detector_frames: u64,
     /// Frames the source could not decode (each has a warning).
     skipped_frames: u64,
+    /// Frames a video declares and never gave (it ends early).
+    missing_frames: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     csv_rows: Option<u64>,
     /// Fitted frames with no row in a recording (a full disk, say).
@@ -298,7 +300,7 @@ pub fn run(args: TrackArgs) -> Result<()> {
     }
     if let (Some(r), Some(path)) = (render, &args.render) {
         let written = r.finish()?;
-        eprintln!("rendered {written} frames to {}", path.display());
+        note!("rendered {written} frames to {}", path.display());
     }
     let seconds = last_done.duration_since(started).as_secs_f64();
     let recorded = args.csv.is_some() || args.record_session.is_some();
@@ -325,6 +327,7 @@ pub fn run(args: TrackArgs) -> Result<()> {
         losses,
         detector_frames,
         skipped_frames: end.skipped,
+        missing_frames: end.missing,
         csv_rows: recorded.then_some(end.rows()),
         lost_rows: recorded.then_some(end.lost_rows()),
         interrupted,
@@ -352,6 +355,12 @@ pub fn run(args: TrackArgs) -> Result<()> {
             r.error
                 .as_ref()
                 .map_or(String::new(), |e| format!(" ({e})"))
+        ));
+    }
+    if end.missing > 0 {
+        problems.push(format!(
+            "the video ended {} short of what it declares (damaged or cut short)",
+            super::frames(end.missing)
         ));
     }
     if frames == 0 && !interrupted {

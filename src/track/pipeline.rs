@@ -100,6 +100,8 @@ pub struct PipelineEnd {
     pub frames: u64,
     /// Frames the source could not decode, skipped.
     pub skipped: u64,
+    /// Frames a video declares and never gave: it ends early (damaged or cut short).
+    pub missing: u64,
     /// Every recording of the run, in the order they finished.
     pub recordings: Vec<RecordingEnd>,
 }
@@ -167,6 +169,7 @@ pub enum PipelineEvent {
 #[derive(Debug, Default)]
 struct Counts {
     skipped: AtomicU64,
+    missing: AtomicU64,
 }
 
 /// The running capture and tracking threads.
@@ -369,6 +372,7 @@ impl Pipeline {
         Ok(PipelineEnd {
             frames: tracking.frames,
             skipped: self.counts.skipped.load(Ordering::SeqCst),
+            missing: self.counts.missing.load(Ordering::SeqCst),
             recordings: tracking.recordings,
         })
     }
@@ -410,7 +414,7 @@ impl Capture {
                     continue;
                 }
                 Ok(Next::Lost { frames, why }) => {
-                    self.counts.skipped.fetch_add(frames, Ordering::SeqCst);
+                    self.counts.missing.fetch_add(frames, Ordering::SeqCst);
                     let _ = self.events.send(PipelineEvent::Warning(why));
                     continue;
                 }

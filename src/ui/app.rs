@@ -853,7 +853,8 @@ impl App {
     fn account(&mut self, end: &PipelineEnd) {
         self.rows += end.rows();
         self.lost_rows += end.lost_rows();
-        self.skipped_frames += end.skipped;
+        // Frames a video declares and never gave are as lost as frames it could not decode.
+        self.skipped_frames += end.skipped + end.missing;
     }
 
     /// Stops the pipeline (finishing the recordings) and reports the run.
