@@ -182,13 +182,7 @@ fn opener() -> Opener {
             sinks.push(Box::new(rec));
         }
         if let Some(path) = &req.render {
-            let timing = opened
-                .video
-                .as_ref()
-                .map_or(Timing::millis(30.0), |v| Timing {
-                    time_base: v.time_base,
-                    fps: v.fps,
-                });
+            let timing = Timing::of(opened.video.as_ref());
             sinks.push(Box::new(TrackedVideo::new(
                 path,
                 timing,

@@ -207,14 +207,7 @@ pub fn run(args: TrackArgs) -> Result<()> {
     .context("cannot install the handler of Ctrl-C, SIGTERM and SIGHUP")?;
 
     let mut render = args.render.as_deref().map(|path| {
-        let timing = opened
-            .video
-            .as_ref()
-            .map_or(Timing::millis(30.0), |v| Timing {
-                time_base: v.time_base,
-                fps: v.fps,
-            });
-        TrackedVideo::new(path, timing, Arc::clone(&models))
+        TrackedVideo::new(path, Timing::of(opened.video.as_ref()), Arc::clone(&models))
     });
     let mut truth = opened.demo.map(Truth::new);
     let source = match args.frames {

@@ -31,6 +31,14 @@ impl Timing {
             fps,
         }
     }
+
+    /// The timing of a video source, or 30 fps in milliseconds for a source without a stream.
+    pub fn of(video: Option<&facetrack::capture::VideoInfo>) -> Self {
+        video.map_or(Self::millis(30.0), |v| Self {
+            time_base: v.time_base,
+            fps: v.fps,
+        })
+    }
 }
 
 pub struct VideoWriter {
