@@ -94,12 +94,13 @@ struct Scaler(scaling::Context);
 // source's `&mut self`, so never from two threads at once.
 unsafe impl Send for Scaler {}
 
-/// FFmpeg's own log lines repeat what the warnings here say, without naming the frame.
+/// FFmpeg's own log lines repeat what the warnings here say, without naming the frame; some
+/// (the MJPEG decoder's "No JPEG data found") come at its fatal level, so all are silenced.
 fn init_ffmpeg() {
     static INIT: Once = Once::new();
     INIT.call_once(|| {
         let _ = ffmpeg::init();
-        ffmpeg::util::log::set_level(ffmpeg::util::log::Level::Fatal);
+        ffmpeg::util::log::set_level(ffmpeg::util::log::Level::Quiet);
     });
 }
 
