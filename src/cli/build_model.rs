@@ -85,7 +85,7 @@ fn read_text(path: &Path) -> Result<String> {
 
 /// Writes beside the target and renames, so an interrupted run never leaves half a model.
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("bin.partial");
+    let tmp = super::outputs::partial_path(path);
     std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, path)
         .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))

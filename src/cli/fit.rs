@@ -23,6 +23,7 @@ use facetrack::model::Params;
 
 use super::Method;
 use super::models::{load_face_model, load_shape_predictor, load_update};
+use super::outputs::{partial_path, refuse_input_as_output};
 use super::progress::Progress;
 
 #[derive(Debug, Args)]
@@ -270,15 +271,7 @@ pub fn run(args: FitArgs) -> Result<()> {
         .map(|(_, p)| p.as_path())
         .chain(args.boxes.as_deref())
         .chain(args.landmarks.as_deref());
-    for input in inputs {
-        if super::same_file::is_same_or_inside(&args.out, input) {
-            bail!(
-                "--out {} is an input of this run ({}); choose another path for the results",
-                args.out.display(),
-                input.display()
-            );
-        }
-    }
+    refuse_input_as_output(&args.out, inputs)?;
     let boxes = args.boxes.as_deref().map(read_boxes).transpose()?;
     // A folder with a box file: the faces the file names.
     if let (Some(b), true) = (&boxes, args.images.is_dir()) {
@@ -490,13 +483,6 @@ fn fit_one<T>(
         Some((j, result)) if j == i => Ok((face_box, result)),
         _ => Ok((face_box, fit(gray, &face_box)?.0)),
     }
-}
-
-/// `out` with `.partial` added: where results are written until the run is over.
-fn partial_path(out: &Path) -> PathBuf {
-    let mut name = out.file_name().unwrap_or_default().to_owned();
-    name.push(".partial");
-    out.with_file_name(name)
 }
 
 /// A file name as the output writes it: as it is when it is UTF-8, else with each byte that is

@@ -4,7 +4,7 @@
 //! frames, fps, latency from capture to result, and on the demo the error against its ground
 //! truth and the jitter of its still segment.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -28,6 +28,7 @@ use crate::render::{Timing, TrackedVideo};
 use super::batch;
 use super::log_histogram::LogHistogram;
 use super::models::load_tracker_models;
+use super::outputs::refuse_input_as_output;
 use super::progress::Progress;
 use super::sources;
 
@@ -361,19 +362,6 @@ pub fn run(args: TrackArgs) -> Result<()> {
     }
     if !problems.is_empty() {
         anyhow::bail!("{}", problems.join("; "));
-    }
-    Ok(())
-}
-
-/// Refuses an output that would overwrite one of the run's inputs.
-fn refuse_input_as_output(output: &Path, inputs: &[PathBuf]) -> Result<()> {
-    for input in inputs {
-        if super::same_file::is_same_or_inside(output, input) {
-            anyhow::bail!(
-                "{} is an input of this run; choose another path for the output",
-                output.display()
-            );
-        }
     }
     Ok(())
 }

@@ -617,7 +617,14 @@ impl App {
         if self.opening.is_some() {
             return;
         }
-        self.panel.status = Status::Starting(format!("opening {spec}…"));
+        let status = format!("opening {spec}…");
+        self.reopen(spec, None, status);
+    }
+
+    /// Opens `spec` (from `start` into a video) in place of the running session, with the
+    /// panel's settings and no recording.
+    fn reopen(&mut self, spec: SourceSpec, start: Option<Duration>, status: String) {
+        self.panel.status = Status::Starting(status);
         self.opening = Some(open_in_background(
             self.opener.clone(),
             OpenRequest {
@@ -625,7 +632,7 @@ impl App {
                 settings: self.panel.settings,
                 record: None,
                 render: None,
-                start: None,
+                start,
             },
             self.session.take(),
             self.proxy.clone(),
@@ -644,19 +651,8 @@ impl App {
         if let (Some(player), Some(session)) = (&mut self.player, &self.session) {
             player.clear(|r| session.pipeline().recycle(r));
         }
-        self.panel.status = Status::Starting(format!("seeking to {:.1} s…", t.as_secs_f64()));
-        self.opening = Some(open_in_background(
-            self.opener.clone(),
-            OpenRequest {
-                source: Some(spec),
-                settings: self.panel.settings,
-                record: None,
-                render: None,
-                start: Some(t),
-            },
-            self.session.take(),
-            self.proxy.clone(),
-        ));
+        let status = format!("seeking to {:.1} s…", t.as_secs_f64());
+        self.reopen(spec, Some(t), status);
     }
 
     /// Whether `--exit-after-frames` is reached, or a video it was given for has been shown to

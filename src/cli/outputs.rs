@@ -1,7 +1,35 @@
-//! Whether an output path would overwrite an input: the same file under another name (a
-//! relative path, a symlink, a hard link), or an existing file inside an input folder.
+//! Where a command's outputs go: never over one of its inputs — the same file under another
+//! name (a relative path, a symlink, a hard link), or an existing file inside an input folder —
+//! and, for a file made whole at the end, beside its name until it is complete.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, bail};
+
+/// Refuses `output` when writing it would overwrite one of `inputs`.
+pub fn refuse_input_as_output<P: AsRef<Path>>(
+    output: &Path,
+    inputs: impl IntoIterator<Item = P>,
+) -> Result<()> {
+    for input in inputs {
+        let input = input.as_ref();
+        if is_same_or_inside(output, input) {
+            bail!(
+                "{} is an input of this run ({}); choose another path for the output",
+                output.display(),
+                input.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `out` with `.partial` added: where a file is written until it is whole, then renamed.
+pub fn partial_path(out: &Path) -> PathBuf {
+    let mut name = out.file_name().unwrap_or_default().to_owned();
+    name.push(".partial");
+    out.with_file_name(name)
+}
 
 /// Whether writing `output` would overwrite `input` or, when `input` is a folder, an existing
 /// file in it.
