@@ -15,6 +15,8 @@
 
 use thiserror::Error;
 
+use crate::model::file_frame::{FrameError, PAYLOAD_START, check_frame, frame};
+
 use crate::image::GrayImage;
 
 pub const MAGIC: &[u8; 8] = b"FTCONF\r\n";
@@ -143,8 +145,6 @@ impl FitConfidence {
 
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut b = Vec::new();
-        b.extend_from_slice(MAGIC);
-        b.extend_from_slice(&VERSION.to_le_bytes());
         for v in [
             self.reference.len(),
             self.points.len(),
@@ -173,30 +173,20 @@ impl FitConfidence {
                 b.extend_from_slice(&l.to_le_bytes());
             }
         }
-        let crc = crc32fast::hash(&b);
-        b.extend_from_slice(&crc.to_le_bytes());
-        b
+        frame(MAGIC, VERSION, &b)
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, ConfidenceFileError> {
-        if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
-            return Err(ConfidenceFileError::Magic);
-        }
-        if bytes.len() < MAGIC.len() + 8 {
-            return Err(ConfidenceFileError::Truncated(bytes.len()));
-        }
-        let (body, crc) = bytes.split_at(bytes.len() - 4);
+        let body = check_frame(bytes, MAGIC, VERSION).map_err(|e| match e {
+            FrameError::Magic => ConfidenceFileError::Magic,
+            FrameError::Short { len } => ConfidenceFileError::Truncated(len),
+            FrameError::Version(v) => ConfidenceFileError::Version(v),
+            FrameError::Checksum => ConfidenceFileError::Checksum,
+        })?;
         let mut r = Reader {
             b: body,
-            at: MAGIC.len(),
+            at: PAYLOAD_START,
         };
-        let version = r.u32()?;
-        if version != VERSION {
-            return Err(ConfidenceFileError::Version(version));
-        }
-        if crc32fast::hash(body).to_le_bytes() != crc {
-            return Err(ConfidenceFileError::Checksum);
-        }
         let n_landmarks = r.u32()? as usize;
         let n_points = r.u32()? as usize;
         let depth = r.u32()? as usize;

@@ -3,6 +3,8 @@
 use nalgebra::{DMatrix, DVector};
 use thiserror::Error;
 
+use crate::model::file_frame::{FrameError, PAYLOAD_START, check_frame, frame};
+
 use super::box_frame::ColdStart;
 
 /// `y = W x + b`, `W` row-major in f32 (the map is applied every stage of every frame; f32 halves
@@ -161,8 +163,6 @@ pub enum RegressorFileError {
 impl RegressorCascade {
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut b = Vec::new();
-        b.extend_from_slice(MAGIC);
-        b.extend_from_slice(&VERSION.to_le_bytes());
         let kind: u32 = match self.kind {
             RegressorKind::Prm => 0,
             RegressorKind::Parm => 1,
@@ -191,34 +191,24 @@ impl RegressorCascade {
                 b.extend_from_slice(&v.to_le_bytes());
             }
         }
-        let crc = crc32fast::hash(&b);
-        b.extend_from_slice(&crc.to_le_bytes());
-        b
+        frame(MAGIC, VERSION, &b)
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, RegressorFileError> {
-        if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
-            return Err(RegressorFileError::Magic);
-        }
-        if bytes.len() < MAGIC.len() + 8 {
-            return Err(RegressorFileError::Truncated {
+        let body = check_frame(bytes, MAGIC, VERSION).map_err(|e| match e {
+            FrameError::Magic => RegressorFileError::Magic,
+            FrameError::Short { len } => RegressorFileError::Truncated {
                 at: MAGIC.len(),
                 needed: 8,
-                len: bytes.len(),
-            });
-        }
-        let (body, crc) = bytes.split_at(bytes.len() - 4);
+                len,
+            },
+            FrameError::Version(v) => RegressorFileError::Version(v),
+            FrameError::Checksum => RegressorFileError::Checksum,
+        })?;
         let mut r = Reader {
             b: body,
-            at: MAGIC.len(),
+            at: PAYLOAD_START,
         };
-        let version = r.u32()?;
-        if version != VERSION {
-            return Err(RegressorFileError::Version(version));
-        }
-        if crc32fast::hash(body).to_le_bytes() != crc {
-            return Err(RegressorFileError::Checksum);
-        }
         let kind = match r.u32()? {
             0 => RegressorKind::Prm,
             1 => RegressorKind::Parm,

@@ -8,6 +8,7 @@
 pub mod build;
 pub mod canonical_mesh;
 pub mod dense_mesh;
+pub mod file_frame;
 pub mod learn;
 pub mod model_file;
 mod morphable_model;
