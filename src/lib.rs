@@ -6,6 +6,7 @@
 
 pub mod align;
 pub mod capture;
+pub mod controls;
 pub mod eval;
 pub mod fit;
 pub mod image;

@@ -16,6 +16,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError, bounded, select, unbound
 
 use super::tracker::{TrackError, TrackOutput, TrackSettings, TrackStatus, Tracker, TrackerModels};
 use crate::capture::{Frame, FrameSource, Next};
+use crate::controls::Controls;
 use crate::fit::joint::JointWeights;
 use crate::model::Params;
 
@@ -37,6 +38,8 @@ pub struct TrackResult {
     pub weights: Option<JointWeights>,
     /// Whether the face detector ran on this frame.
     pub detected: bool,
+    /// The named expression controls; all zero on a frame not tracked.
+    pub controls: Controls,
     /// Time the fit took (detection included), ms.
     pub fit_ms: f64,
     /// The tracking thread's throughput over its last frames, frames a second.
@@ -608,6 +611,7 @@ impl TrackingThread {
                 confidence: f64::NAN,
                 weights: None,
                 detected: false,
+                controls: Controls::default(),
                 fit_ms: 0.0,
                 fit_fps: 0.0,
                 done: Instant::now(),
@@ -621,6 +625,7 @@ impl TrackingThread {
         result.confidence = output.confidence;
         result.weights = output.weights;
         result.detected = output.detected;
+        result.controls = output.controls;
         result.fit_ms = fit_ms;
         result.done = Instant::now();
         result.fit_fps = self.throughput(result.done);

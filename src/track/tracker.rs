@@ -30,6 +30,7 @@ use crate::align::face_search::{FaceSearch, SearchPass, SearchPasses};
 use crate::align::fit_confidence::logistic;
 use crate::align::{ConfidenceScratch, FaceBox, FitConfidence, ShapePredictor};
 use crate::capture::RgbImage;
+use crate::controls::Controls;
 use crate::fit::box_frame::model_face_size;
 use crate::fit::joint::{JointSolver, JointWeights};
 use crate::fit::parm_joint::{ParmJoint, ParmJointScratch};
@@ -231,6 +232,8 @@ pub struct TrackOutput {
     pub lost: Option<LossReason>,
     /// Whether this frame ran the face detector.
     pub detected: bool,
+    /// The named expression controls of the reported fit; all zero on a frame not tracked.
+    pub controls: Controls,
 }
 
 impl TrackOutput {
@@ -244,6 +247,7 @@ impl TrackOutput {
             weights: None,
             lost: None,
             detected: false,
+            controls: Controls::default(),
         }
     }
 }
