@@ -3,6 +3,9 @@
 //!   faces;
 //! - `fit_and_confidence/face`: a warm-started PARM fit (the tracking cascade, 7 stages, from the
 //!   truth moved by a frame's motion) and its confidence, on the same faces;
+//! - `controls/face`: the named expression controls of a fit (the landmark cascade run on from
+//!   the fit for the eyelids and lips, the measurements, the calibration), at the true parameters
+//!   of the same faces;
 //! - `tracked_frame/demo`: `Tracker::track` on consecutive demo frames (grey conversion, the warm
 //!   starts, the confidence, the background search's bookkeeping, the filter), stepping forwards
 //!   and backwards through 120 frames of motion so that the head keeps moving. The tracker is in
@@ -23,6 +26,7 @@ use facetrack::align::detect::FaceDetector;
 use facetrack::align::{ConfidenceScratch, FitConfidence};
 use facetrack::capture::RgbImage;
 use facetrack::capture::demo::{DemoSequence, STILL_FRAMES, astronaut_photo, fit_photo};
+use facetrack::controls::ControlMeter;
 use facetrack::eval::faces::{Split, load_faces};
 use facetrack::fit::joint::{JointConfig, JointSolver};
 use facetrack::fit::training::{WARM_PERTURBATION, perturb};
@@ -93,6 +97,17 @@ fn main() {
                 fitted.is_ok(),
                 confidence.score(&faces[i].image, &x, &mut scratch),
             ))
+        })
+    });
+
+    let mut meter = ControlMeter::new(&model, &predictor);
+    c.bench_function("controls/face", |b| {
+        b.iter(|| {
+            i = (i + 1) % faces.len();
+            let f = &faces[i];
+            model.project_landmarks(&f.truth, &mut x);
+            let raw = meter.raw(&model, &predictor, &f.image, &f.face_box, &f.truth, &x);
+            black_box(raw.ok().flatten().map(|r| meter.controls(&r)))
         })
     });
 

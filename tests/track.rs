@@ -494,6 +494,7 @@ fn a_live_source_drops_stale_frames_and_the_newest_wins() {
         joint: true,
         stages: 15,
         filter: true,
+        lock_identity: true,
     };
     let pipeline = Pipeline::start(
         source,
@@ -786,4 +787,47 @@ fn a_corrupt_video_frame_is_skipped_with_a_warning() {
         rows.iter().all(|r| r[3] == "1"),
         "every good frame is tracked"
     );
+}
+
+#[test]
+fn a_head_turn_with_a_neutral_face_moves_no_control_far() {
+    use facetrack::controls::CONTROL_NAMES;
+    let models = models();
+    let mut seq = sequence();
+    let base = seq.base_params().clone();
+    let mut tracker = Tracker::new(models.clone(), TrackSettings::default()).unwrap();
+    // The demo's face smiles: calibrated on it, the controls start from 0, where a move shows
+    // (a control held at 1 would hide one).
+    tracker.calibrate_neutral(20);
+    let mut out = TrackOutput::new(&models);
+    let mut image = RgbImage::default();
+    let (mut lo, mut hi) = ([f32::INFINITY; 18], [f32::NEG_INFINITY; 18]);
+    let mut p = base.clone();
+    // Still for a second (the eyes' resting level settles), then the head turns to +30°, back
+    // to −30° and to the front over four seconds, the expression held.
+    let still: u32 = 30;
+    let turn = 120;
+    for i in 0..still + turn {
+        let t = i as f64 / 30.0;
+        let phase = (i.saturating_sub(still)) as f64 / turn as f64;
+        let yaw = 30f64.to_radians() * (2.0 * std::f64::consts::PI * phase).sin();
+        p.set_yaw(base.yaw() + yaw);
+        seq.render(&p, &mut image);
+        let status = tracker.track(&image, t, &mut out).unwrap();
+        assert_eq!(status, TrackStatus::Tracking, "frame {i}");
+        if i >= still {
+            for (k, v) in out.controls.values.iter().enumerate() {
+                lo[k] = lo[k].min(*v);
+                hi[k] = hi[k].max(*v);
+            }
+        }
+    }
+    let moved: Vec<(&str, f32)> = CONTROL_NAMES
+        .iter()
+        .enumerate()
+        .map(|(k, n)| (*n, hi[k] - lo[k]))
+        .collect();
+    for (name, range) in moved {
+        assert!(range <= 0.15, "{name} moved by {range:.3} over a ±30° turn");
+    }
 }

@@ -37,6 +37,14 @@ pub struct RunArgs {
     /// Show the raw fit, without the temporal filter.
     #[arg(long)]
     pub no_filter: bool,
+    /// Hold the face's identity once it is known (after a second of confident frames) and fit
+    /// pose and expression only; released when the detector finds the face again.
+    #[arg(long)]
+    pub lock_identity: bool,
+    /// Take the first N tracked frames as the person's neutral face: the expression controls
+    /// read 0 on it (the panel's "Neutral face" button does the same at any time).
+    #[arg(long, value_name = "N")]
+    pub calibrate_neutral: Option<usize>,
     /// Record every fitted frame to this CSV file (the columns are described in docs/csv.md).
     #[arg(long, value_name = "FILE.csv")]
     pub record: Option<PathBuf>,
@@ -78,6 +86,7 @@ fn settings(args: &RunArgs) -> Result<TrackSettings> {
         joint,
         stages: args.stages,
         filter: !args.no_filter,
+        lock_identity: args.lock_identity,
     })
 }
 

@@ -19,8 +19,8 @@ use facetrack::capture::{SourceSpec, Take};
 use facetrack::fit::training_set::{bbox_norm, nme};
 use facetrack::record::{CsvRecorder, SessionRecorder};
 use facetrack::track::{
-    DEFAULT_STAGES, Pipeline, PipelineEvent, ResultDelivery, ResultSink, TrackMethod, TrackResult,
-    TrackSettings, TrackStatus,
+    DEFAULT_STAGES, Pipeline, PipelineEvent, ResultDelivery, ResultSink, TrackCommand, TrackMethod,
+    TrackResult, TrackSettings, TrackStatus,
 };
 
 use crate::render::{Timing, TrackedVideo};
@@ -61,6 +61,14 @@ pub struct TrackArgs {
     /// Report the raw fits, without the temporal filter.
     #[arg(long)]
     no_filter: bool,
+    /// Hold the face's identity once it is known (after a second of confident frames) and fit
+    /// pose and expression only; released when the detector finds the face again.
+    #[arg(long)]
+    lock_identity: bool,
+    /// Take the first N tracked frames as the person's neutral face: the expression controls
+    /// read 0 on it.
+    #[arg(long, value_name = "N")]
+    calibrate_neutral: Option<usize>,
     /// Also keep the frames, so that `--source replay:DIR` plays the session again.
     #[arg(long)]
     record_session: Option<PathBuf>,
@@ -152,6 +160,13 @@ pub fn run(args: TrackArgs) -> Result<()> {
         if args.no_filter {
             pass_on.push("--no-filter".into());
         }
+        if args.lock_identity {
+            pass_on.push("--lock-identity".into());
+        }
+        if let Some(n) = args.calibrate_neutral {
+            pass_on.push("--calibrate-neutral".into());
+            pass_on.push(n.to_string());
+        }
         if let Some(n) = args.frames {
             pass_on.extend(["--frames".to_owned(), n.to_string()]);
         }
@@ -177,6 +192,7 @@ pub fn run(args: TrackArgs) -> Result<()> {
         joint,
         stages: args.stages,
         filter: !args.no_filter,
+        lock_identity: args.lock_identity,
     };
     let models = load_tracker_models()?;
     let opened = sources::open(args.source.first())?;
@@ -216,12 +232,16 @@ pub fn run(args: TrackArgs) -> Result<()> {
         None => opened.source,
     };
     let started = Instant::now();
-    let pipeline = Pipeline::start(
+    let pipeline = Pipeline::start_with(
         source,
         Arc::clone(&models),
         settings,
         ResultDelivery::Every,
         sinks,
+        args.calibrate_neutral
+            .map(TrackCommand::CalibrateNeutral)
+            .into_iter()
+            .collect(),
     )?;
     let source = pipeline.source().to_owned();
     let events = pipeline.events().clone();

@@ -136,6 +136,20 @@ pub struct FitScratch {
     pclm: PclmScratch,
     visibility: LandmarkVisibility,
     model_size: f64,
+    /// Fit pose and expression only; the identity stays as it starts.
+    hold_identity: bool,
+}
+
+impl FitScratch {
+    /// Fits made with this scratch leave the identity as it starts (a tracked face's identity,
+    /// held) and fit pose and expression only.
+    pub fn hold_identity(&mut self, hold: bool) {
+        self.hold_identity = hold;
+    }
+
+    pub fn holds_identity(&self) -> bool {
+        self.hold_identity
+    }
 }
 
 impl<'a> Cascade<'a> {
@@ -183,6 +197,7 @@ impl<'a> Cascade<'a> {
             ),
             visibility: LandmarkVisibility::new(self.model),
             model_size: model_face_size(self.model),
+            hold_identity: false,
         }
     }
 
@@ -268,6 +283,13 @@ impl<'a> Cascade<'a> {
         self.observe(k, image, face_box, frame, hide, p, s)?;
         match self.update {
             ParamUpdate::Pclm(m) => {
+                if s.hold_identity {
+                    // Gauss-Newton over pose and expression alone: identity's columns out.
+                    let ids = Params::N_POSE..Params::N_POSE + self.update.n_id();
+                    for j in ids {
+                        s.pclm.jacobian_mut().column_mut(j).fill(0.0);
+                    }
+                }
                 if !m.step(p, frame, &s.dx, &s.weight, &mut s.pclm, &mut s.dp) {
                     return Err(FitError::Singular { stage: k });
                 }
@@ -276,6 +298,11 @@ impl<'a> Cascade<'a> {
                 r.stages[k].apply(&s.features, &mut s.dp_n);
                 frame.denormalise_delta(&s.dp_n, &mut s.dp);
             }
+        }
+        if s.hold_identity {
+            // The regressors were trained to move identity with the rest; held, its share of the
+            // step is dropped and the next stage sees what the rest did not explain.
+            s.dp[Params::N_POSE..Params::N_POSE + self.update.n_id()].fill(0.0);
         }
         for (v, d) in p.as_mut_slice().iter_mut().zip(&s.dp) {
             *v += d;

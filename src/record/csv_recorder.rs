@@ -1,6 +1,6 @@
 //! The parameter stream as CSV (docs/csv.md): a header row, then one row a frame —
 //! `frame, timestamp_ms, method, success, confidence, fit_ms, pitch_deg, yaw_deg, roll_deg, scale, tx, ty,
-//! lambda_2d, lambda_3d, id_0…, exp_0…, x_0…x_67, y_0…y_67`. Rows are written by a thread of
+//! lambda_2d, lambda_3d, id_0…, exp_0…, jawOpen…cheekPuff (the named controls), x_0…x_67, y_0…y_67`. Rows are written by a thread of
 //! their own, so the tracking thread never waits on the disk, and flushed at least every half
 //! second and when the recorder is finished or dropped.
 //!
@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender, unbounded};
 use thiserror::Error;
 
+use crate::controls::{CONTROL_NAMES, Controls, N_CONTROLS};
 use crate::model::Params;
 use crate::track::{ResultSink, SinkEnd, SinkError, TrackResult, TrackStatus};
 
@@ -41,6 +42,8 @@ pub struct RecordRow {
     pub params: Params,
     /// λ2d and λ3d of the joint refinement, when it ran.
     pub weights: Option<(f64, f64)>,
+    /// The named expression controls, 0–1.
+    pub controls: Controls,
     /// The 68 landmarks, image pixels.
     pub landmarks: Vec<[f64; 2]>,
 }
@@ -86,6 +89,7 @@ pub fn header(n_id: usize, n_exp: usize, n_landmarks: usize) -> Vec<String> {
     .collect();
     h.extend((0..n_id).map(|i| format!("id_{i}")));
     h.extend((0..n_exp).map(|i| format!("exp_{i}")));
+    h.extend(CONTROL_NAMES.iter().map(|n| n.to_string()));
     h.extend((0..n_landmarks).map(|i| format!("x_{i}")));
     h.extend((0..n_landmarks).map(|i| format!("y_{i}")));
     h
@@ -211,6 +215,7 @@ impl ResultSink for CsvRecorder {
             fit_ms: 0.0,
             params: r.params.clone(),
             weights: None,
+            controls: Controls::default(),
             landmarks: Vec::new(),
         });
         row.frame = r.frame.index;
@@ -221,6 +226,7 @@ impl ResultSink for CsvRecorder {
         row.fit_ms = r.fit_ms;
         row.params.clone_from(&r.params);
         row.weights = r.weights.map(|w| (w.lambda_2d, w.lambda_3d));
+        row.controls = r.controls;
         row.landmarks.clear();
         row.landmarks
             .extend(crate::align::detect::points(&r.landmarks));
@@ -343,7 +349,7 @@ fn format_row(row: &RecordRow, n_id: usize, n_exp: usize, out: &mut String) {
     let _ = write!(out, ",{:.3}", row.fit_ms);
     if !row.success {
         // No face: nothing fitted to report (the numbers in hand belong to no face).
-        let rest = 8 + n_id + n_exp + 2 * row.landmarks.len();
+        let rest = 8 + n_id + n_exp + N_CONTROLS + 2 * row.landmarks.len();
         out.extend(std::iter::repeat_n(',', rest));
         out.push('\n');
         return;
@@ -366,6 +372,9 @@ fn format_row(row: &RecordRow, n_id: usize, n_exp: usize, out: &mut String) {
                 let _ = write!(out, "{v:.5}");
             }
         }
+    }
+    for v in row.controls.values {
+        let _ = write!(out, ",{v:.4}");
     }
     for k in 0..2 {
         for l in &row.landmarks {
@@ -392,6 +401,9 @@ mod tests {
             fit_ms: 0.5,
             params,
             weights: None,
+            controls: Controls {
+                values: std::array::from_fn(|k| k as f32 / 20.0),
+            },
             landmarks: vec![[1.0, 2.0]; 68],
         }
     }
@@ -411,15 +423,16 @@ mod tests {
         assert_eq!((&h[3], &h[4]), ("success", "confidence"));
         assert_eq!(&h[13], "lambda_3d");
         assert_eq!(
-            (&h[14], &h[16], &h[17], &h[85]),
-            ("id_0", "exp_0", "x_0", "y_0")
+            (&h[14], &h[16], &h[17], &h[34], &h[35], &h[103]),
+            ("id_0", "exp_0", "jawOpen", "cheekPuff", "x_0", "y_0")
         );
-        assert_eq!(h.len(), 14 + 3 + 136);
+        assert_eq!(h.len(), 14 + 3 + 18 + 136);
         let rows: Vec<csv::StringRecord> = r.records().map(|x| x.unwrap()).collect();
         assert_eq!(rows.len(), 50);
         assert_eq!(&rows[49][0], "49");
         assert_eq!(&rows[0][4], "0.9700");
         assert_eq!(&rows[0][7], "28.6479");
+        assert_eq!((&rows[0][17], &rows[0][34]), ("0.0000", "0.8500"));
         assert_eq!(rows[0].len(), h.len());
     }
 

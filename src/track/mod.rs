@@ -2,6 +2,7 @@
 //! that feed it frames and carry its results away.
 
 pub mod background_detection;
+pub mod identity_lock;
 pub mod loss;
 pub mod one_euro;
 pub mod pipeline;

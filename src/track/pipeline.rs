@@ -40,6 +40,8 @@ pub struct TrackResult {
     pub detected: bool,
     /// The named expression controls; all zero on a frame not tracked.
     pub controls: Controls,
+    /// A neutral-face calibration's frames so far and needed, while one runs.
+    pub calibrating: Option<(usize, usize)>,
     /// Time the fit took (detection included), ms.
     pub fit_ms: f64,
     /// The tracking thread's throughput over its last frames, frames a second.
@@ -132,6 +134,8 @@ pub enum TrackCommand {
     StartRecording(Box<dyn ResultSink>),
     /// Finish every recording.
     StopRecording,
+    /// Take the next this many tracked frames as the person's neutral face.
+    CalibrateNeutral(usize),
 }
 
 impl std::fmt::Debug for TrackCommand {
@@ -142,6 +146,7 @@ impl std::fmt::Debug for TrackCommand {
             Self::Pause(p) => f.debug_tuple("Pause").field(p).finish(),
             Self::StartRecording(s) => f.debug_tuple("StartRecording").field(&s.path()).finish(),
             Self::StopRecording => f.write_str("StopRecording"),
+            Self::CalibrateNeutral(n) => f.debug_tuple("CalibrateNeutral").field(n).finish(),
         }
     }
 }
@@ -220,6 +225,20 @@ impl Pipeline {
         delivery: ResultDelivery,
         sinks: Vec<Box<dyn ResultSink>>,
     ) -> Result<Self, TrackError> {
+        Self::start_with(source, models, settings, delivery, sinks, Vec::new())
+    }
+
+    /// [`Self::start`], with commands applied before the first frame (a neutral-face
+    /// calibration from the first frame on, say), where a command sent after the start could
+    /// reach a later frame.
+    pub fn start_with(
+        source: Box<dyn FrameSource>,
+        models: Arc<TrackerModels>,
+        settings: TrackSettings,
+        delivery: ResultDelivery,
+        sinks: Vec<Box<dyn ResultSink>>,
+        first: Vec<TrackCommand>,
+    ) -> Result<Self, TrackError> {
         let description = source.describe();
         let live = source.is_live();
         let stop = Arc::new(AtomicBool::new(false));
@@ -282,7 +301,11 @@ impl Pipeline {
                     Ok(mut tracker) => {
                         tracker.set_live(live);
                         let _ = ready_tx.send(Ok(()));
-                        TrackingThread { tracker, state }.run()
+                        let mut thread = TrackingThread { tracker, state };
+                        for command in first {
+                            thread.apply(command);
+                        }
+                        thread.run()
                     }
                     Err(e) => {
                         let _ = ready_tx.send(Err(e));
@@ -544,6 +567,7 @@ impl TrackingThread {
             TrackCommand::StopRecording => {
                 self.finish_sinks();
             }
+            TrackCommand::CalibrateNeutral(frames) => self.tracker.calibrate_neutral(frames),
         }
     }
 
@@ -612,6 +636,7 @@ impl TrackingThread {
                 weights: None,
                 detected: false,
                 controls: Controls::default(),
+                calibrating: None,
                 fit_ms: 0.0,
                 fit_fps: 0.0,
                 done: Instant::now(),
@@ -626,6 +651,7 @@ impl TrackingThread {
         result.weights = output.weights;
         result.detected = output.detected;
         result.controls = output.controls;
+        result.calibrating = self.tracker.calibrating();
         result.fit_ms = fit_ms;
         result.done = Instant::now();
         result.fit_fps = self.throughput(result.done);

@@ -23,14 +23,17 @@ use std::sync::Arc;
 use thiserror::Error;
 
 use super::background_detection::BackgroundDetector;
+use super::identity_lock::IdentityLock;
 use super::loss::{self, LossReason};
 use super::one_euro::{OneEuroFilter, OneEuroSettings};
-use crate::align::detect::{Detection, DetectorModelError, FaceDetector, bounds, points};
+use crate::align::detect::{
+    Detection, DetectorModelError, FaceDetector, bounds, points, square_box_around,
+};
 use crate::align::face_search::{FaceSearch, SearchPass, SearchPasses};
 use crate::align::fit_confidence::logistic;
 use crate::align::{ConfidenceScratch, FaceBox, FitConfidence, ShapePredictor};
 use crate::capture::RgbImage;
-use crate::controls::Controls;
+use crate::controls::{ControlMeter, Controls};
 use crate::fit::box_frame::model_face_size;
 use crate::fit::joint::{JointSolver, JointWeights};
 use crate::fit::parm_joint::{ParmJoint, ParmJointScratch};
@@ -85,6 +88,9 @@ pub struct TrackSettings {
     pub stages: usize,
     /// The One Euro filter on the reported pose and expression.
     pub filter: bool,
+    /// Hold a tracked face's identity after its first confident second, and fit pose and
+    /// expression only ([`super::identity_lock`]).
+    pub lock_identity: bool,
 }
 
 /// Stages a tracked frame runs by default: the warm-start cascade's validation NME is 2.22 % after
@@ -98,6 +104,7 @@ impl Default for TrackSettings {
             joint: false,
             stages: DEFAULT_STAGES,
             filter: true,
+            lock_identity: false,
         }
     }
 }
@@ -315,6 +322,10 @@ pub struct Tracker {
     /// and expression.
     channels: Vec<f64>,
     x: Vec<f64>,
+    /// The named controls of the reported fit.
+    meter: ControlMeter,
+    /// The tracked face's identity, averaged and then held.
+    identity: IdentityLock,
 }
 
 impl std::fmt::Debug for Tracker {
@@ -396,6 +407,8 @@ impl Tracker {
             filter: OneEuroFilter::new(FILTER_SETTINGS),
             channels: vec![0.0; Params::N_POSE + n_id + n_exp],
             x: vec![0.0; 2 * nl],
+            meter: ControlMeter::new(&models.model, &models.predictor),
+            identity: IdentityLock::new(n_id),
             settings: TrackSettings {
                 stages: settings.stages.clamp(1, models.predictor.num_stages()),
                 ..settings
@@ -428,15 +441,30 @@ impl Tracker {
         if settings.filter != self.settings.filter {
             self.filter.reset();
         }
+        if !settings.lock_identity {
+            self.identity.release();
+        }
         self.settings = TrackSettings {
             stages: settings.stages.clamp(1, self.models.predictor.num_stages()),
             ..settings
         };
     }
 
+    /// Takes the next `frames` tracked frames as the person's neutral face: the controls read 0
+    /// on it from then on.
+    pub fn calibrate_neutral(&mut self, frames: usize) {
+        self.meter.calibrate(frames);
+    }
+
+    /// Frames of a neutral-face calibration so far and needed, while one runs.
+    pub fn calibrating(&self) -> Option<(usize, usize)> {
+        self.meter.calibrating()
+    }
+
     /// Forgets the face: the next frame runs the detector.
     pub fn redetect(&mut self) {
         self.has_current = false;
+        self.identity.release();
         self.has_previous = false;
         self.filter.reset();
         if let Some(b) = self.background.as_mut() {
@@ -493,6 +521,7 @@ impl Tracker {
             self.has_previous = false;
             out.lost = Some(self.best.reason.unwrap_or(LossReason::Unconfident));
             out.confidence = f64::NAN;
+            out.controls = Controls::default();
             if self.best.log_odds > f32::NEG_INFINITY {
                 out.confidence = logistic(self.best.log_odds);
                 out.params.clone_from(&self.best.params);
@@ -523,6 +552,13 @@ impl Tracker {
         self.since_tracked = 0;
         out.weights = self.best.weights;
         out.confidence = logistic(self.best.log_odds);
+        if self.settings.lock_identity && self.identity.held().is_none() {
+            self.identity
+                .add(self.current.id(), out.confidence, self.current.yaw());
+            if let Some(id) = self.identity.held() {
+                self.current.id_mut().copy_from_slice(id);
+            }
+        }
         self.report(t, out);
         out.status = TrackStatus::Tracking;
         Ok(out.status)
@@ -536,11 +572,12 @@ impl Tracker {
         // fit wins: the prediction alone overshoots when the head stops or turns back (on the
         // shared clips at every 4th frame it helped one clip and hurt three), the last fit alone
         // lags a fast head out of the cascade's reach.
+        let hold = self.identity.held().is_some();
         if self.since_tracked == 0 && self.predict(t) {
-            self.try_warm(Start::Predicted, previous_scale, out);
+            self.try_warm(Start::Predicted, previous_scale, hold, out);
         }
         self.work.clone_from(&self.current);
-        self.try_warm(Start::Previous, previous_scale, out);
+        self.try_warm(Start::Previous, previous_scale, hold, out);
         if self.best.log_odds >= THRESHOLD_LOG_ODDS {
             return;
         }
@@ -605,8 +642,15 @@ impl Tracker {
 
     /// Fits from `work` with the chosen method (a warm start from wherever `work` is) and keeps it
     /// if it is the frame's best.
-    fn try_warm(&mut self, start: Start, previous_scale: Option<f64>, out: &mut TrackOutput) {
-        let fitted = self.fit_work(out);
+    /// With `hold`, the fit keeps `work`'s identity.
+    fn try_warm(
+        &mut self,
+        start: Start,
+        previous_scale: Option<f64>,
+        hold: bool,
+        out: &mut TrackOutput,
+    ) {
+        let fitted = self.fit_work(hold, out);
         let weights = out.weights.take();
         self.consider(fitted.is_ok(), start, previous_scale, weights);
     }
@@ -617,7 +661,9 @@ impl Tracker {
     /// `same_face` (the box is where the face tracked until a moment ago was), it is fitted a
     /// second time with the track's identity, and the more confident of the two wins: the cold
     /// cascade's identity from one frame is rougher than the track's (the warm cascades hardly
-    /// change it afterwards), but after a cut to another person the new one is right.
+    /// change it afterwards), but after a cut to another person the new one is right. When the
+    /// track's identity is held, the same face is fitted with it alone: the lock is released by
+    /// a detection, not by a refit in the face's own box.
     /// Allocates (a recovery, not a tracked frame).
     fn try_cold(&mut self, face_box: &FaceBox, angle: f64, same_face: bool, out: &mut TrackOutput) {
         let models = Arc::clone(&self.models);
@@ -652,12 +698,24 @@ impl Tracker {
             *self.upright.parts_mut().1 = p;
             self.upright.leave(&mut self.work);
         }
+        if same_face && let Some(id) = self.identity.held() {
+            let cold_id = self.work.clone();
+            self.work.id_mut().copy_from_slice(id);
+            self.try_warm(Start::Cold, None, true, out);
+            let replaced = self.best.replaced;
+            self.work = cold_id;
+            self.try_warm(Start::Cold, None, false, out);
+            if self.best.replaced != replaced {
+                self.identity.release();
+            }
+            return;
+        }
         let start = same_face.then(|| self.work.clone());
-        self.try_warm(Start::Cold, None, out);
+        self.try_warm(Start::Cold, None, false, out);
         if let Some(start) = start {
             self.work = start;
             self.work.id_mut().copy_from_slice(self.current.id());
-            self.try_warm(Start::Cold, None, out);
+            self.try_warm(Start::Cold, None, false, out);
         }
     }
 
@@ -703,6 +761,8 @@ impl Tracker {
             // An answer about an older frame is worth less than this search.
             b.cancel();
         }
+        // The detector may find someone else: their identity is their own.
+        self.identity.release();
         let mut found = std::mem::take(&mut self.detections);
         found.clear();
         found.extend(
@@ -784,6 +844,8 @@ impl Tracker {
                 self.try_cold(&b, 0.0, false, out);
                 if self.best.replaced == replaced {
                     self.best.log_odds = held;
+                } else {
+                    self.identity.release();
                 }
             }
         }
@@ -800,11 +862,12 @@ impl Tracker {
     /// The chosen method's warm-start fit of `work`, in the square box around its landmarks —
     /// in an upright view of the face when its head is rolled by [`UPRIGHT_ANGLE`] or more, as the
     /// cascades were trained on heads near upright.
-    fn fit_work(&mut self, out: &mut TrackOutput) -> Result<(), WarmStartError> {
+    fn fit_work(&mut self, hold: bool, out: &mut TrackOutput) -> Result<(), WarmStartError> {
         let s = self.settings;
         let models = &self.models;
         let cascade = models.cascade(s.method);
         let scratch = &mut self.scratch[s.method.index()];
+        scratch.fit.hold_identity(hold);
         let angle = in_plane_angle(&self.work);
         let weights = if angle.abs() >= UPRIGHT_ANGLE {
             let face_box = self
@@ -856,9 +919,27 @@ impl Tracker {
             p.set_ty(c[5] * size);
             p.as_mut_slice()[Params::N_POSE..].copy_from_slice(&c[Params::N_POSE..]);
         }
-        self.models
+        let models = &self.models;
+        models
             .model
             .project_landmarks(&out.params, &mut out.landmarks);
+        let raw = square_box_around(points(&out.landmarks)).and_then(|face_box| {
+            self.meter
+                .raw(
+                    &models.model,
+                    &models.predictor,
+                    &self.gray,
+                    &face_box,
+                    &out.params,
+                    &out.landmarks,
+                )
+                .ok()
+                .flatten()
+        });
+        out.controls = match raw {
+            Some(raw) => self.meter.controls(&raw),
+            None => Controls::default(),
+        };
     }
 }
 
