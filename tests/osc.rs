@@ -367,3 +367,21 @@ fn a_bad_address_stops_before_tracking() {
         assert!(out.stdout.is_empty());
     }
 }
+
+#[test]
+fn the_window_refuses_a_bad_address_before_it_opens() {
+    // No display is needed: the address is checked first.
+    let out = facetrack()
+        .args(["run", "--source", "demo", "--osc", "127.0.0.1:"])
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("127.0.0.1:") && err.contains("HOST:PORT"),
+        "{err}"
+    );
+    assert!(!err.contains("window"), "{err}");
+}

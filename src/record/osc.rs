@@ -92,7 +92,7 @@ pub fn resolve(address: &str) -> Result<SocketAddr, OscError> {
         why,
     };
     let trimmed = address.trim();
-    let Some((host, port)) = trimmed.rsplit_once(':') else {
+    let Some((host, port)) = trimmed.rsplit_once(':').filter(|(_, p)| !p.is_empty()) else {
         return Err(bad("no port".into()));
     };
     if host.is_empty() {
@@ -257,6 +257,7 @@ mod tests {
     fn bad_addresses_are_refused_with_the_reason() {
         for (address, why) in [
             ("127.0.0.1", "no port"),
+            ("127.0.0.1:", "no port"),
             (":39539", "no host"),
             ("127.0.0.1:0", "port 0"),
             ("127.0.0.1:70000", "not a port"),
