@@ -17,18 +17,18 @@
 //! its right is +x. The fit's rotation `R = Rx(pitch)·Ry(yaw)·Rz(roll)` works in the camera's
 //! axes (x to the image's right, y up, z out of the image towards the camera, the face looking
 //! along +z at rest). Taking those same numbers in Unity's axes makes the avatar the person's
-//! **mirror image** — what a person facing the avatar on a screen expects, as in a mirror, and
-//! how VSeeFace-style programs show their own tracking: the person turns to their right (yaw > 0,
-//! nose towards the image's left), the avatar turns to its left, towards the same side of the
-//! screen; the person's left eye closes, the avatar's right one does (the Left/Right controls
-//! are sent under each other's names). Without the mirror the avatar does what the person does
-//! (their right is its right): the rotation is `P·R·P` with `P = diag(−1, 1, 1)`, the reflection
-//! between the two handednesses, and every name is the person's own.
+//! **mirror image** — what a person facing the avatar on a screen expects, as in a mirror: the
+//! person turns to their right (yaw > 0, nose towards the image's left), the avatar turns to its
+//! left, towards the same side of the screen; the person's left eye closes, the avatar's right
+//! one does (each Left/Right control's message carries its other side's value). Without the
+//! mirror the avatar does what the person does (their right is its right): the rotation is
+//! `P·R·P` with `P = diag(−1, 1, 1)`, the reflection between the two handednesses, and every
+//! control carries its own value.
 //!
 //! The Head bone's position is where the middle of the face is, in metres, relative to a rest
-//! point 0.6 m in front of the camera on its axis (a person at a desk), in the same axes: it stays
-//! within a few centimetres of zero for a seated person, and follows them leaning and moving.
-//! The distance comes from the face's size under an assumed field of view
+//! point 0.6 m in front of the camera on its axis (a person at a desk), in the same axes: near
+//! zero for a seated person, it follows them leaning and moving. The distance comes from the
+//! face's size under an assumed field of view
 //! ([`super::osc::ASSUMED_FOV_DEG`]).
 
 use std::time::Instant;
