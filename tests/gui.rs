@@ -420,3 +420,59 @@ fn sigterm_closes_the_window_as_its_close_button_does() {
     assert!(rows.iter().all(|r| r.split(',').count() == fields));
     assert_eq!(summary["rows"], rows.len() as u64);
 }
+
+#[test]
+fn the_window_sends_every_fitted_frame_over_osc() {
+    let receiver = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    receiver
+        .set_read_timeout(Some(Duration::from_millis(20)))
+        .unwrap();
+    let port = receiver.local_addr().unwrap().port();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = done.clone();
+    let drain = std::thread::spawn(move || {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 65536];
+        loop {
+            match receiver.recv(&mut buf) {
+                Ok(n) => got.push(buf[..n].to_vec()),
+                Err(_) if flag.load(std::sync::atomic::Ordering::SeqCst) => return got,
+                Err(_) => {}
+            }
+        }
+    });
+    let mut cmd = Command::new(xvfb_run());
+    cmd.args(["-a", "-s", "-screen 0 1280x800x24", BIN, "run"])
+        .args([
+            "--source",
+            "demo",
+            "--exit-after-frames",
+            &FRAMES.to_string(),
+        ])
+        .args(["--osc", &format!("127.0.0.1:{port}")]);
+    let out = run_with_timeout(cmd, "facetrack run --osc under xvfb-run");
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let datagrams = drain.join().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    // Every frame up to the last one shown was fitted, and so sent; later ones may be too.
+    assert!(
+        datagrams.len() as u64 >= FRAMES,
+        "{} datagrams for {FRAMES} frames",
+        datagrams.len()
+    );
+    let mut heads = 0;
+    for d in &datagrams {
+        let (_, packet) = rosc::decoder::decode_udp(d).expect("an OSC packet");
+        let rosc::OscPacket::Bundle(b) = packet else {
+            panic!("not a bundle: {packet:?}")
+        };
+        heads += b
+            .content
+            .iter()
+            .filter(|p| matches!(p, rosc::OscPacket::Message(m) if m.addr == "/VMC/Ext/Bone/Pos"))
+            .count();
+    }
+    // The still segment's face is tracked from its first frames.
+    assert!(heads as u64 >= FRAMES - 5, "{heads} head bones");
+}

@@ -1,5 +1,5 @@
 //! The hot paths — projection and Jacobian into caller buffers, demo frames into a reused
-//! buffer — allocate nothing.
+//! buffer, a live OSC frame into its prebuilt messages — allocate nothing.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -189,4 +189,64 @@ fn video_frames_do_not_allocate_once_going() {
     }
     assert_eq!(n, 27);
     assert_eq!(allocations() - before, 0, "allocations over {n} frames");
+}
+
+#[test]
+fn live_osc_sends_do_not_allocate() {
+    use facetrack::capture::Frame;
+    use facetrack::controls::Controls;
+    use facetrack::record::{OscFormat, OscOptions, OscSender};
+    use facetrack::track::{LiveOutput, LiveSent, TrackResult, TrackSettings, TrackStatus};
+    use std::time::Instant;
+
+    let receiver = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let address = receiver.local_addr().unwrap().to_string();
+    let mut p = Params::zeros(40, 10);
+    p.set_s(0.0012);
+    p.set_yaw(0.3);
+    p.set_tx(300.0);
+    p.set_ty(200.0);
+    let mut result = TrackResult {
+        frame: Frame {
+            image: RgbImage {
+                width: 640,
+                height: 480,
+                data: Vec::new(),
+            },
+            ..Frame::default()
+        },
+        status: TrackStatus::Tracking,
+        settings: TrackSettings::default(),
+        params: p,
+        landmarks: vec![0.0; 136],
+        confidence: 0.9,
+        weights: None,
+        detected: false,
+        controls: Controls::default(),
+        calibrating: None,
+        fit_ms: 1.0,
+        fit_fps: 100.0,
+        done: Instant::now(),
+        recording: Vec::new(),
+        live: None,
+    };
+    for format in OscFormat::ALL {
+        let options = OscOptions {
+            format,
+            mirror: true,
+        };
+        let mut sender = OscSender::new(&address, options).unwrap();
+        assert_eq!(sender.send(&result), LiveSent::Sent);
+        let before = allocations();
+        for i in 0..100 {
+            result.status = if i % 10 == 9 {
+                TrackStatus::Lost
+            } else {
+                TrackStatus::Tracking
+            };
+            result.controls.values[i % 18] = 0.5;
+            sender.send(&result);
+        }
+        assert_eq!(allocations() - before, 0, "{format:?}");
+    }
 }

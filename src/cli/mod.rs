@@ -7,6 +7,7 @@ mod eval;
 mod fit;
 mod log_histogram;
 mod models;
+mod osc;
 mod outputs;
 mod progress;
 mod run;

@@ -10,18 +10,21 @@ use clap::Args;
 
 use facetrack::capture::{SOURCE_SYNTAX, SourceSpec, list_cameras};
 use facetrack::record::CsvRecorder;
+use facetrack::record::osc::resolve;
 use facetrack::track::{
-    DEFAULT_STAGES, Pipeline, ResultDelivery, ResultSink, TrackMethod, TrackSettings, TrackerModels,
+    DEFAULT_STAGES, Pipeline, ResultDelivery, ResultSink, TrackCommand, TrackMethod, TrackSettings,
+    TrackerModels,
 };
 
 use super::Method;
 use super::models::load_tracker_models;
+use super::osc::OscArgs;
 use super::sources;
 use crate::render::{Timing, TrackedVideo};
 use crate::ui::app::{AppOptions, run as run_window};
 use crate::ui::panel::SourceChoice;
 use crate::ui::player::Speed;
-use crate::ui::session::{OpenRequest, Opened, Opener};
+use crate::ui::session::{OpenRequest, Opened, Opener, OscRequest};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -65,6 +68,8 @@ pub struct RunArgs {
     /// At exit, write the window's last frame to this PNG file.
     #[arg(long, value_name = "FILE.png")]
     pub screenshot: Option<PathBuf>,
+    #[command(flatten)]
+    pub osc: OscArgs,
 }
 
 /// The settings a method name of the command line stands for.
@@ -110,7 +115,16 @@ pub fn run(args: RunArgs) -> Result<()> {
             }
         },
     };
+    // A bad address stops the run before the window opens; the panel sends to what it resolved.
+    let osc = match &args.osc.osc {
+        Some(address) => Some(OscRequest {
+            address: resolve(address).context("--osc")?.to_string(),
+            options: args.osc.options(),
+        }),
+        None => None,
+    };
     let options = AppOptions {
+        osc,
         source: args.source.clone(),
         settings,
         record: args.record.clone(),
@@ -124,6 +138,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         exit_after_frames: args.exit_after_frames,
         screenshot: args.screenshot.clone(),
         sources: source_choices(),
+        calibrate_neutral: args.calibrate_neutral,
     };
     let summary = run_window(options, opener())?;
     let s = &summary.speed;
@@ -204,12 +219,17 @@ fn opener() -> Opener {
         } else {
             ResultDelivery::Newest
         };
-        let pipeline = Pipeline::start(
+        let pipeline = Pipeline::start_with(
             opened.source,
             Arc::clone(&models),
             req.settings,
             delivery,
             sinks,
+            req.live
+                .map(TrackCommand::StartLive)
+                .into_iter()
+                .chain(req.calibrate_neutral.map(TrackCommand::CalibrateNeutral))
+                .collect(),
         )?;
         Ok(Opened {
             pipeline,

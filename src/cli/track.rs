@@ -19,8 +19,8 @@ use facetrack::capture::{SourceSpec, Take};
 use facetrack::fit::training_set::{bbox_norm, nme};
 use facetrack::record::{CsvRecorder, SessionRecorder};
 use facetrack::track::{
-    DEFAULT_STAGES, Pipeline, PipelineEvent, ResultDelivery, ResultSink, TrackCommand, TrackMethod,
-    TrackResult, TrackSettings, TrackStatus,
+    DEFAULT_STAGES, LiveOutput, Pipeline, PipelineEvent, ResultDelivery, ResultSink, TrackCommand,
+    TrackMethod, TrackResult, TrackSettings, TrackStatus,
 };
 
 use crate::render::{Timing, TrackedVideo};
@@ -28,6 +28,7 @@ use crate::render::{Timing, TrackedVideo};
 use super::batch;
 use super::log_histogram::LogHistogram;
 use super::models::load_tracker_models;
+use super::osc::OscArgs;
 use super::outputs::refuse_input_as_output;
 use super::progress::Progress;
 use super::sources;
@@ -77,6 +78,8 @@ pub struct TrackArgs {
     /// folder that gets NAME.mp4 for each.
     #[arg(long)]
     render: Option<PathBuf>,
+    #[command(flatten)]
+    osc: OscArgs,
 }
 
 /// Parses `parm`, `parm+joint`, … into a method and the joint switch.
@@ -124,7 +127,20 @@ struct Summary {
     /// Ended by Ctrl-C, SIGTERM or SIGHUP.
     interrupted: bool,
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    osc: Option<OscSummary>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
     truth: Option<TruthSummary>,
+}
+
+/// The live OSC output's figures.
+#[derive(Debug, Serialize)]
+struct OscSummary {
+    /// From a frame's capture to the moment its UDP send returned, ms, over the frames sent.
+    osc_latency_ms_p50: f64,
+    osc_latency_ms_p99: f64,
+    /// Datagrams (one bundle a fitted frame) sent, and dropped rather than waited for.
+    osc_packets: u64,
+    osc_dropped: u64,
 }
 
 /// Figures against the demo's ground truth.
@@ -174,6 +190,10 @@ pub fn run(args: TrackArgs) -> Result<()> {
             args.record_session.is_none(),
             "--record-session keeps one session; track several videos without it"
         );
+        anyhow::ensure!(
+            args.osc.osc.is_none(),
+            "--osc sends one stream; track several videos without it"
+        );
         return batch::run(batch::Batch {
             videos,
             csv_dir: args.csv,
@@ -194,6 +214,11 @@ pub fn run(args: TrackArgs) -> Result<()> {
         filter: !args.no_filter,
         lock_identity: args.lock_identity,
     };
+    // A bad address stops the run before anything is loaded.
+    let osc = args.osc.sender()?;
+    if let Some(sender) = &osc {
+        note!("sending {}", sender.describe());
+    }
     let models = load_tracker_models()?;
     let opened = sources::open(args.source.first())?;
     note!("source: {}", opened.note);
@@ -232,6 +257,7 @@ pub fn run(args: TrackArgs) -> Result<()> {
         None => opened.source,
     };
     let started = Instant::now();
+    let sending = osc.is_some();
     let pipeline = Pipeline::start_with(
         source,
         Arc::clone(&models),
@@ -241,12 +267,15 @@ pub fn run(args: TrackArgs) -> Result<()> {
         args.calibrate_neutral
             .map(TrackCommand::CalibrateNeutral)
             .into_iter()
+            .chain(osc.map(|s| TrackCommand::StartLive(Box::new(s) as Box<dyn LiveOutput>)))
             .collect(),
     )?;
     let source = pipeline.source().to_owned();
     let events = pipeline.events().clone();
     let mut progress = args.frames.map(|n| Progress::new("tracking", n));
     let (mut latencies, mut fit_ms) = (LogHistogram::new(), LogHistogram::new());
+    let mut osc_latencies = LogHistogram::new();
+    let mut osc_counts = (0u64, 0u64);
     let (mut frames, mut tracked) = (0u64, 0u64);
     let (mut confidence_sum, mut losses, mut detector_frames) = (0.0, 0u64, 0u64);
     let mut last_done = started;
@@ -279,6 +308,12 @@ pub fn run(args: TrackArgs) -> Result<()> {
         frames += 1;
         latencies.add(result.latency().as_secs_f64() * 1e3);
         fit_ms.add(result.fit_ms);
+        if let Some(live) = result.live {
+            osc_counts = (live.sent, live.dropped);
+        }
+        if let Some(l) = result.live_latency() {
+            osc_latencies.add(l.as_secs_f64() * 1e3);
+        }
         last_done = result.done;
         if result.status == TrackStatus::Tracking {
             tracked += 1;
@@ -345,6 +380,12 @@ pub fn run(args: TrackArgs) -> Result<()> {
         csv_rows: recorded.then_some(end.rows()),
         lost_rows: recorded.then_some(end.lost_rows()),
         interrupted,
+        osc: sending.then(|| OscSummary {
+            osc_latency_ms_p50: osc_latencies.quantile(0.50),
+            osc_latency_ms_p99: osc_latencies.quantile(0.99),
+            osc_packets: osc_counts.0,
+            osc_dropped: osc_counts.1,
+        }),
         truth: truth.map(Truth::summary),
     };
     out!("{}", serde_json::to_string(&summary)?)?;

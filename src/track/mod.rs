@@ -9,8 +9,8 @@ pub mod pipeline;
 pub mod tracker;
 
 pub use pipeline::{
-    Pipeline, PipelineEnd, PipelineEvent, RecordingEnd, ResultDelivery, ResultSink, SinkEnd,
-    SinkError, TrackCommand, TrackResult,
+    LiveOutput, LiveReport, LiveSent, Pipeline, PipelineEnd, PipelineEvent, RecordingEnd,
+    ResultDelivery, ResultSink, SinkEnd, SinkError, TrackCommand, TrackResult,
 };
 pub use tracker::{
     CONFIDENCE_THRESHOLD, DEFAULT_STAGES, TrackError, TrackMethod, TrackOutput, TrackSettings,

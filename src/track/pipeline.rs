@@ -1,9 +1,10 @@
 //! The threads of DESIGN.md's data flow: a capture thread reads the source and hands frames to
 //! the tracking thread through a bounded channel — for a live source (a camera) the newest frame
 //! wins and stale ones are dropped, for a file or the demo every frame is handed over in order;
-//! the tracking thread fits each frame ([`Tracker`]), feeds the recorders (sinks) and delivers a
-//! [`TrackResult`] to whoever shows it, with every buffer recycled so that a tracked frame
-//! allocates nothing. Commands (method, stages, filter, pause, recording) reach the tracking
+//! the tracking thread fits each frame ([`Tracker`]), hands it to the live output (a stream to
+//! another program, sent first so that nothing else adds to its latency), feeds the recorders
+//! (sinks) and delivers a [`TrackResult`] to whoever shows it, with every buffer recycled so that a tracked frame
+//! allocates nothing. Commands (method, stages, filter, pause, recording, live output) reach the tracking
 //! thread through a channel of their own and take effect at the next frame.
 
 use std::path::{Path, PathBuf};
@@ -50,12 +51,52 @@ pub struct TrackResult {
     pub done: Instant,
     /// The recordings running and the rows each has written, this frame's included.
     pub recording: Vec<(PathBuf, u64)>,
+    /// The live output's account, this frame's send included; `None` while none runs.
+    pub live: Option<LiveReport>,
 }
 
 impl TrackResult {
     pub fn latency(&self) -> Duration {
         self.done.saturating_duration_since(self.frame.captured)
     }
+
+    /// From the frame's capture to the moment its live send returned; `None` when it was not
+    /// sent (no live output, or the send was dropped).
+    pub fn live_latency(&self) -> Option<Duration> {
+        let sent = self.live?.sent_at?;
+        Some(sent.saturating_duration_since(self.frame.captured))
+    }
+}
+
+/// Where every fitted frame goes the moment it is fitted, before the recordings: a stream to
+/// another program (OSC or VMC to an avatar). Called on the tracking thread, so a send returns at
+/// once: what cannot go out without waiting is dropped, never waited for. A dropped frame is no
+/// failure of the run, as a lost row of a recording is: a live receiver wants the newest frame,
+/// not every one.
+pub trait LiveOutput: Send {
+    /// Sends what `result` says (every frame, tracked or not).
+    fn send(&mut self, result: &TrackResult) -> LiveSent;
+    /// Where it sends, and how, as the panel and messages name it.
+    fn describe(&self) -> &str;
+}
+
+/// Whether a live send went out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LiveSent {
+    Sent,
+    /// It would have waited (a full socket buffer) or failed, and was dropped.
+    Dropped,
+}
+
+/// A live output's account since it started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LiveReport {
+    /// When this frame's send returned; `None` when it was dropped.
+    pub sent_at: Option<Instant>,
+    /// Frames sent.
+    pub sent: u64,
+    /// Frames dropped.
+    pub dropped: u64,
 }
 
 /// Where every fitted frame goes besides the display: the CSV recorder, a session recorder.
@@ -136,6 +177,9 @@ pub enum TrackCommand {
     StopRecording,
     /// Take the next this many tracked frames as the person's neutral face.
     CalibrateNeutral(usize),
+    /// Send every fitted frame here from the next one on, in place of any live output running.
+    StartLive(Box<dyn LiveOutput>),
+    StopLive,
 }
 
 impl std::fmt::Debug for TrackCommand {
@@ -147,6 +191,8 @@ impl std::fmt::Debug for TrackCommand {
             Self::StartRecording(s) => f.debug_tuple("StartRecording").field(&s.path()).finish(),
             Self::StopRecording => f.write_str("StopRecording"),
             Self::CalibrateNeutral(n) => f.debug_tuple("CalibrateNeutral").field(n).finish(),
+            Self::StartLive(l) => f.debug_tuple("StartLive").field(&l.describe()).finish(),
+            Self::StopLive => f.write_str("StopLive"),
         }
     }
 }
@@ -287,6 +333,7 @@ impl Pipeline {
                 events: event_tx,
                 delivery,
                 sinks: sinks.into_iter().map(|s| (s, 0)).collect(),
+                live: None,
                 failed: Vec::new(),
                 ended: Vec::new(),
                 fitted: 0,
@@ -492,6 +539,39 @@ struct TrackingThread {
     state: TrackingState,
 }
 
+/// The live output running, and its account.
+struct Live {
+    output: Box<dyn LiveOutput>,
+    report: LiveReport,
+}
+
+impl Live {
+    fn new(output: Box<dyn LiveOutput>) -> Self {
+        Self {
+            output,
+            report: LiveReport {
+                sent_at: None,
+                sent: 0,
+                dropped: 0,
+            },
+        }
+    }
+
+    fn send(&mut self, result: &TrackResult) -> LiveReport {
+        match self.output.send(result) {
+            LiveSent::Sent => {
+                self.report.sent += 1;
+                self.report.sent_at = Some(Instant::now());
+            }
+            LiveSent::Dropped => {
+                self.report.dropped += 1;
+                self.report.sent_at = None;
+            }
+        }
+        self.report
+    }
+}
+
 /// The tracking thread's channels and bookkeeping.
 struct TrackingState {
     frames: Receiver<Frame>,
@@ -504,6 +584,7 @@ struct TrackingState {
     delivery: ResultDelivery,
     /// The recordings running, each with the frames handed to it.
     sinks: Vec<(Box<dyn ResultSink>, u64)>,
+    live: Option<Live>,
     /// Recordings that stopped on an error, still counting the frames they miss until the
     /// recording or the run ends.
     failed: Vec<RecordingEnd>,
@@ -568,6 +649,8 @@ impl TrackingThread {
                 self.finish_sinks();
             }
             TrackCommand::CalibrateNeutral(frames) => self.tracker.calibrate_neutral(frames),
+            TrackCommand::StartLive(output) => self.state.live = Some(Live::new(output)),
+            TrackCommand::StopLive => self.state.live = None,
         }
     }
 
@@ -641,6 +724,7 @@ impl TrackingThread {
                 fit_fps: 0.0,
                 done: Instant::now(),
                 recording: Vec::new(),
+                live: None,
             },
         };
         result.status = status;
@@ -655,6 +739,8 @@ impl TrackingThread {
         result.fit_ms = fit_ms;
         result.done = Instant::now();
         result.fit_fps = self.throughput(result.done);
+        // Sent before the recordings, so that writing them adds nothing to the live latency.
+        result.live = self.state.live.as_mut().map(|l| l.send(&result));
 
         self.state.fitted += 1;
         for f in &mut self.state.failed {

@@ -16,13 +16,14 @@ use winit::event_loop::{ActiveEventLoop, ControlFlow, EventLoop, EventLoopProxy}
 use winit::window::{Window, WindowId};
 
 use facetrack::capture::SourceSpec;
-use facetrack::record::CsvRecorder;
-use facetrack::track::{PipelineEnd, TrackerModels};
+use facetrack::record::osc::resolve;
+use facetrack::record::{CsvRecorder, OscSender};
+use facetrack::track::{LiveOutput, PipelineEnd, TrackerModels};
 
 use super::panel::{Action, PANEL_WIDTH, Panel, Playback, SourceChoice, Status};
 use super::player::{Player, Speed};
 use super::session::{
-    OpenOutcome, OpenRequest, Opened, Opener, Session, Wake, default_record_path,
+    OpenOutcome, OpenRequest, Opened, Opener, OscRequest, Session, Wake, default_record_path,
     open_in_background,
 };
 use super::stats::{Stats, Summary};
@@ -67,7 +68,14 @@ pub struct AppOptions {
     pub screenshot: Option<PathBuf>,
     /// Sources the panel offers besides a typed path.
     pub sources: Vec<SourceChoice>,
+    /// Send every frame live over OSC from the start (`--osc`).
+    pub osc: Option<OscRequest>,
+    /// Take the first this many tracked frames as the person's neutral face.
+    pub calibrate_neutral: Option<usize>,
 }
+
+/// Tracked frames the panel's neutral-face calibration averages: a second at 30 fps.
+const NEUTRAL_FRAMES: usize = 30;
 
 /// A change of settings sent to the tracker, not yet seen in a result.
 struct PendingSwitch {
@@ -201,6 +209,10 @@ struct App {
     /// Where the panel's layer has something, and the view's area, from its last drawing.
     panel_bounds: Bounds,
     central: PixelRect,
+    /// The live OSC output asked for; every pipeline started sends to it.
+    osc: Option<OscRequest>,
+    /// What the open in flight was asked to send to.
+    requested_osc: Option<OscRequest>,
 }
 
 impl App {
@@ -213,6 +225,13 @@ impl App {
             .to_string();
         let mut panel = Panel::new(options.settings, record_path);
         panel.sources = options.sources.clone();
+        let mut osc = options.osc.clone();
+        if let Some(req) = &osc {
+            panel.osc.address.clone_from(&req.address);
+            panel.osc.format = req.options.format;
+            panel.osc.mirror = req.options.mirror;
+        }
+        let live = live_sender(&mut osc, &mut panel);
         // Models load while the window opens.
         let opening = open_in_background(
             opener.clone(),
@@ -222,6 +241,8 @@ impl App {
                 record: options.record.clone(),
                 render: options.render.clone(),
                 start: options.start,
+                live,
+                calibrate_neutral: options.calibrate_neutral,
             },
             None,
             proxy.clone(),
@@ -263,6 +284,8 @@ impl App {
                 w: 0.0,
                 h: 0.0,
             },
+            requested_osc: osc.clone(),
+            osc,
         }
     }
 
@@ -418,6 +441,14 @@ impl App {
                 .pipeline()
                 .send(TrackCommand::Settings(self.panel.settings));
         }
+        // The live output was switched while the source opened.
+        if self.osc != self.requested_osc {
+            match live_sender(&mut self.osc, &mut self.panel) {
+                Some(live) => session.pipeline().send(TrackCommand::StartLive(live)),
+                None => session.pipeline().send(TrackCommand::StopLive),
+            }
+            self.requested_osc = self.osc.clone();
+        }
         self.session = Some(session);
     }
 
@@ -484,6 +515,7 @@ impl App {
             if !self.panel.paused {
                 self.panel.status = Status::Track(r.status);
             }
+            self.panel.osc.report = r.live;
             if let Some(old) = self.shown.replace(r) {
                 session.pipeline().recycle(old);
             }
@@ -571,6 +603,13 @@ impl App {
                         session.pipeline().send(TrackCommand::Redetect);
                     }
                 }
+                Action::CalibrateNeutral => {
+                    if let Some(session) = &self.session {
+                        session
+                            .pipeline()
+                            .send(TrackCommand::CalibrateNeutral(NEUTRAL_FRAMES));
+                    }
+                }
                 Action::StartRecording(path) => match self.recorder(path) {
                     Ok(sink) => {
                         if let Some(session) = &self.session {
@@ -606,6 +645,34 @@ impl App {
                     }
                 }
                 Action::Seek(t) => self.seek(*t),
+                Action::StartOsc(address, options) => {
+                    // A name is looked up once, here; every sender after it uses the address.
+                    self.osc = match resolve(address) {
+                        Ok(target) => Some(OscRequest {
+                            address: target.to_string(),
+                            options: *options,
+                        }),
+                        Err(e) => {
+                            self.panel.osc.error = Some(e.to_string());
+                            None
+                        }
+                    };
+                    let live = live_sender(&mut self.osc, &mut self.panel);
+                    if let Some(session) = &self.session {
+                        session.pipeline().send(match live {
+                            Some(live) => TrackCommand::StartLive(live),
+                            None => TrackCommand::StopLive,
+                        });
+                    }
+                }
+                Action::StopOsc => {
+                    self.osc = None;
+                    self.panel.osc.sending = None;
+                    self.panel.osc.report = None;
+                    if let Some(session) = &self.session {
+                        session.pipeline().send(TrackCommand::StopLive);
+                    }
+                }
             }
         }
         // Hand the buffer back: no allocation next frame.
@@ -625,6 +692,8 @@ impl App {
     /// panel's settings and no recording.
     fn reopen(&mut self, spec: SourceSpec, start: Option<Duration>, status: String) {
         self.panel.status = Status::Starting(status);
+        let live = live_sender(&mut self.osc, &mut self.panel);
+        self.requested_osc = self.osc.clone();
         self.opening = Some(open_in_background(
             self.opener.clone(),
             OpenRequest {
@@ -633,6 +702,8 @@ impl App {
                 record: None,
                 render: None,
                 start,
+                live,
+                calibrate_neutral: None,
             },
             self.session.take(),
             self.proxy.clone(),
@@ -896,6 +967,25 @@ impl App {
             window: self.win.as_ref().map_or([0, 0], |w| w.gpu.size()),
             last_switch: self.last_switch,
         })
+    }
+}
+
+/// A sender for the live output asked for, the panel told what it sends to; `None` when none is
+/// asked for, or when it cannot be made (the panel says why, and nothing is asked for any more).
+fn live_sender(osc: &mut Option<OscRequest>, panel: &mut Panel) -> Option<Box<dyn LiveOutput>> {
+    let req = osc.as_ref()?;
+    match OscSender::new(&req.address, req.options) {
+        Ok(sender) => {
+            panel.osc.sending = Some(sender.describe().to_owned());
+            panel.osc.error = None;
+            Some(Box::new(sender))
+        }
+        Err(e) => {
+            panel.osc.sending = None;
+            panel.osc.error = Some(e.to_string());
+            *osc = None;
+            None
+        }
     }
 }
 

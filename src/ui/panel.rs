@@ -9,6 +9,9 @@ use egui::{Color32, RichText, Ui};
 use egui_plot::{Line, Plot, PlotPoints};
 
 use facetrack::capture::SourceSpec;
+use facetrack::controls::{CONTROL_NAMES, N_CONTROLS};
+use facetrack::record::{OscFormat, OscOptions, VMC_DEFAULT_PORT};
+use facetrack::track::LiveReport;
 
 use super::app::Switch;
 use super::player::{SPEEDS, Speed};
@@ -36,6 +39,38 @@ pub enum Action {
     Speed(Speed),
     /// Play the video from this time.
     Seek(Duration),
+    /// Take the next second of tracked frames as the person's neutral face.
+    CalibrateNeutral,
+    /// Send every frame over OSC to `HOST:PORT`, in place of what is sent now.
+    StartOsc(String, OscOptions),
+    StopOsc,
+}
+
+/// The OSC / VMC section's state.
+pub struct OscPanel {
+    /// `HOST:PORT` as typed.
+    pub address: String,
+    pub format: OscFormat,
+    pub mirror: bool,
+    /// What is being sent, and where, as the sender says; `None` when nothing is.
+    pub sending: Option<String>,
+    /// The newest result's account of the sends.
+    pub report: Option<LiveReport>,
+    /// Why the last start failed (a bad address).
+    pub error: Option<String>,
+}
+
+impl Default for OscPanel {
+    fn default() -> Self {
+        Self {
+            address: format!("127.0.0.1:{VMC_DEFAULT_PORT}"),
+            format: OscFormat::Vmc,
+            mirror: true,
+            sending: None,
+            report: None,
+            error: None,
+        }
+    }
 }
 
 /// Where a video's playback is, for the seek bar.
@@ -91,6 +126,7 @@ pub struct Panel {
     pub last_switch: Option<Switch>,
     /// A video playing: its seek bar, speed and step.
     pub playback: Option<Playback>,
+    pub osc: OscPanel,
 }
 
 impl Panel {
@@ -110,6 +146,7 @@ impl Panel {
             warning: None,
             last_switch: None,
             playback: None,
+            osc: OscPanel::default(),
         }
     }
 
@@ -193,9 +230,13 @@ impl Panel {
         ui.separator();
         readouts(ui, shown);
         ui.separator();
+        controls(ui, shown, actions);
+        ui.separator();
         speed(ui, stats, &self.gpu);
         ui.separator();
         self.record_section(ui, actions);
+        ui.separator();
+        self.osc_section(ui, actions);
         ui.separator();
         self.view_section(ui);
     }
@@ -274,6 +315,11 @@ impl Panel {
         ui.horizontal(|ui| {
             ui.checkbox(&mut self.settings.joint, "joint 2D/3D (J)");
             ui.checkbox(&mut self.settings.filter, "filter");
+            ui.checkbox(&mut self.settings.lock_identity, "lock identity")
+                .on_hover_text(
+                    "hold the face's identity after a second of confident frames and fit pose \
+                     and expression only; released when the detector finds the face again",
+                );
         });
         ui.horizontal(|ui| {
             ui.label("Stages");
@@ -410,6 +456,78 @@ impl Panel {
         }
     }
 
+    /// The live output: on and off, where to (`HOST:PORT`), the format, and what it sent.
+    fn osc_section(&mut self, ui: &mut Ui, actions: &mut Vec<Action>) {
+        let osc = &mut self.osc;
+        let sending = osc.sending.is_some();
+        let mut restart = false;
+        ui.horizontal(|ui| {
+            let mut on = sending;
+            if ui
+                .checkbox(&mut on, "OSC / VMC")
+                .on_hover_text("send every frame over OSC (UDP): VMC to an avatar program (VSeeFace, VNyan, Warudo listen on port 39539), or plain OSC")
+                .changed()
+            {
+                if on {
+                    restart = true;
+                } else {
+                    actions.push(Action::StopOsc);
+                }
+            }
+            let edit = egui::TextEdit::singleline(&mut osc.address)
+                .hint_text("HOST:PORT")
+                .desired_width(f32::INFINITY);
+            let field = ui.add_enabled(!sending, edit);
+            if field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)) {
+                restart = true;
+            }
+        });
+        ui.horizontal(|ui| {
+            ui.label("format");
+            for f in OscFormat::ALL {
+                let label = match f {
+                    OscFormat::Vmc => "VMC",
+                    OscFormat::Plain => "plain",
+                };
+                restart |= ui.selectable_value(&mut osc.format, f, label).changed() && sending;
+            }
+            let mirror = ui.add_enabled(
+                osc.format == OscFormat::Vmc,
+                egui::Checkbox::new(&mut osc.mirror, "mirror"),
+            );
+            restart |= mirror
+                .on_hover_text(
+                    "the avatar as the person's mirror image (their right turns it to its left)",
+                )
+                .changed()
+                && sending;
+        });
+        if restart {
+            let options = OscOptions {
+                format: osc.format,
+                mirror: osc.mirror,
+            };
+            actions.push(Action::StartOsc(osc.address.trim().to_owned(), options));
+        }
+        match (&osc.sending, &osc.error) {
+            (Some(to), _) => {
+                let (sent, dropped) = osc.report.map_or((0, 0), |r| (r.sent, r.dropped));
+                ui.label(
+                    RichText::new(format!("sending {to}: {sent} frames, {dropped} dropped"))
+                        .small(),
+                );
+            }
+            (None, Some(e)) => {
+                ui.label(
+                    RichText::new(e)
+                        .small()
+                        .color(Color32::from_rgb(240, 90, 80)),
+                );
+            }
+            (None, None) => {}
+        }
+    }
+
     fn view_section(&mut self, ui: &mut Ui) {
         ui.horizontal(|ui| {
             ui.label("Mesh (M)");
@@ -523,6 +641,133 @@ fn readouts(ui: &mut Ui, shown: Option<&TrackResult>) {
     });
 }
 
+/// The named expression controls of the frame shown, each a bar from 0 to 1 with its name, two
+/// to a row: a control's Left and Right side by side, the others paired in order.
+fn controls(ui: &mut Ui, shown: Option<&TrackResult>, actions: &mut Vec<Action>) {
+    let Some(r) = shown else { return };
+    let tracked = r.status == TrackStatus::Tracking;
+    ui.horizontal(|ui| {
+        ui.label("expression controls").on_hover_text(
+            "the named controls (ARKit's names) sent to avatars, 0–1; all 0 without a face",
+        );
+        match r.calibrating {
+            Some((done, needed)) => {
+                ui.label(format!("hold still: {done}/{needed}"));
+            }
+            None => {
+                if ui
+                    .button("Neutral face")
+                    .on_hover_text(
+                        "hold a neutral face for a second: the controls read 0 on it from then on",
+                    )
+                    .clicked()
+                {
+                    actions.push(Action::CalibrateNeutral);
+                }
+            }
+        }
+    });
+    let column_width = (ui.available_width() - ui.spacing().item_spacing.x) / 2.0;
+    let fill = if tracked {
+        Color32::from_rgb(70, 120, 190)
+    } else {
+        Color32::from_gray(90)
+    };
+    let (rows, n) = control_rows();
+    egui::Grid::new("controls")
+        .num_columns(2)
+        .spacing([ui.spacing().item_spacing.x, 2.0])
+        .show(ui, |ui| {
+            for row in &rows[..n] {
+                for i in row.iter().flatten() {
+                    control_bar(
+                        ui,
+                        CONTROL_NAMES[*i],
+                        r.controls.values[*i],
+                        column_width,
+                        fill,
+                    );
+                }
+                ui.end_row();
+            }
+        });
+}
+
+/// One control: its name and value over a bar filled from the left to the value (0–1). Drawn
+/// here rather than with egui's progress bar, which shows a sliver of fill at 0.
+fn control_bar(ui: &mut Ui, name: &str, value: f32, width: f32, fill: Color32) {
+    let v = if value.is_finite() {
+        value.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    let (rect, response) = ui.allocate_exact_size(egui::vec2(width, 14.0), egui::Sense::hover());
+    let painter = ui.painter();
+    painter.rect_filled(rect, 2.0, Color32::from_gray(45));
+    if v > 0.0 {
+        let mut bar = rect;
+        bar.set_width(rect.width() * v);
+        painter.rect_filled(bar, 2.0, fill);
+    }
+    let font = egui::FontId::proportional(11.0);
+    let color = Color32::from_gray(225);
+    let inset = egui::vec2(4.0, 0.0);
+    painter.text(
+        rect.left_center() + inset,
+        egui::Align2::LEFT_CENTER,
+        name,
+        font.clone(),
+        color,
+    );
+    painter.text(
+        rect.right_center() - inset,
+        egui::Align2::RIGHT_CENTER,
+        format!("{v:.2}"),
+        font,
+        color,
+    );
+    response.on_hover_ui(|ui| {
+        ui.label(format!("{name} {v:.3}"));
+    });
+}
+
+/// The controls' rows in the panel, and how many there are: `xLeft` beside `xRight`, the
+/// controls of no side two by two in their order.
+fn control_rows() -> ([[Option<usize>; 2]; N_CONTROLS], usize) {
+    let mut rows = [[None; 2]; N_CONTROLS];
+    let mut n = 0;
+    let mut single: Option<usize> = None;
+    let mut i = 0;
+    while i < N_CONTROLS {
+        let name = CONTROL_NAMES[i];
+        let pair = name.strip_suffix("Left").is_some_and(|stem| {
+            CONTROL_NAMES
+                .get(i + 1)
+                .and_then(|next| next.strip_suffix("Right"))
+                == Some(stem)
+        });
+        if pair {
+            rows[n] = [Some(i), Some(i + 1)];
+            n += 1;
+            i += 2;
+            continue;
+        }
+        match single.take() {
+            Some(first) => {
+                rows[n] = [Some(first), Some(i)];
+                n += 1;
+            }
+            None => single = Some(i),
+        }
+        i += 1;
+    }
+    if let Some(last) = single {
+        rows[n] = [Some(last), None];
+        n += 1;
+    }
+    (rows, n)
+}
+
 /// The `TOP_EXPRESSIONS` coefficients largest in magnitude, with their indices.
 fn largest(exp: &[f64]) -> [Option<(usize, f64)>; TOP_EXPRESSIONS] {
     let mut top: [Option<(usize, f64)>; TOP_EXPRESSIONS] = [None; TOP_EXPRESSIONS];
@@ -609,6 +854,24 @@ fn clock(seconds: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_control_has_one_place_and_sides_share_a_row() {
+        let (rows, n) = control_rows();
+        let mut seen = [0; N_CONTROLS];
+        for row in &rows[..n] {
+            for i in row.iter().flatten() {
+                seen[*i] += 1;
+            }
+            if let [Some(a), Some(b)] = row
+                && let Some(stem) = CONTROL_NAMES[*a].strip_suffix("Left")
+            {
+                assert_eq!(CONTROL_NAMES[*b], format!("{stem}Right"));
+            }
+        }
+        assert_eq!(seen, [1; N_CONTROLS]);
+        assert!(n <= N_CONTROLS.div_ceil(2) + 1, "{n} rows");
+    }
 
     #[test]
     fn largest_expressions_by_magnitude() {

@@ -16,7 +16,8 @@ use crossbeam_channel::{
 use winit::event_loop::EventLoopProxy;
 
 use facetrack::capture::{SourceSpec, VideoInfo};
-use facetrack::track::{PipelineEnd, TrackerModels};
+use facetrack::record::OscOptions;
+use facetrack::track::{LiveOutput, PipelineEnd, TrackerModels};
 
 use super::track::{Pipeline, PipelineEvent, TrackResult, TrackSettings};
 
@@ -46,6 +47,19 @@ pub struct OpenRequest {
     pub render: Option<PathBuf>,
     /// Where in a video to start (a seek).
     pub start: Option<Duration>,
+    /// The live output, sent every frame from the first.
+    pub live: Option<Box<dyn LiveOutput>>,
+    /// Take the first this many tracked frames as the person's neutral face.
+    pub calibrate_neutral: Option<usize>,
+}
+
+/// Where and how the live OSC output sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OscRequest {
+    /// `HOST:PORT`, already resolved to an address (making a sender from it never waits on a
+    /// name lookup).
+    pub address: String,
+    pub options: OscOptions,
 }
 
 /// A started pipeline and what the window needs to draw its results.
