@@ -1,9 +1,13 @@
 //! Identity held while a face is tracked — the future work the PARM paper names: a person's
 //! identity does not change from frame to frame, so after enough confident frames of one face
 //! their identity coefficients are averaged and held, and each frame fits pose and expression
-//! only. What a frame's fit would otherwise put into the identity (noise, and an expression the
-//! identity basis can mimic) no longer makes the mesh breathe. The lock is released when the face
-//! is found again by the detector, which may have found someone else.
+//! only. The lock is released when the face is found again by the detector, which may have found
+//! someone else.
+//!
+//! Off by default: PARM's and PRM's tracking cascades never move the identity (they were trained
+//! from starts with the true identity), so their tracks hold the first fit's identity already, and
+//! where it does move (PCLM, the joint refinement) holding it measured worse: the landmarks' noise
+//! goes into the expression instead (docs/identity_lock.md).
 
 /// Confident frames averaged before the identity is held: one second at 30 fps.
 pub const LOCK_FRAMES: usize = 30;
