@@ -81,7 +81,7 @@ enum EvalMethod {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum StartArg {
+pub(super) enum StartArg {
     Cold,
     Warm,
 }
@@ -206,7 +206,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
 }
 
 /// Fits every face from the cold start in its ground-truth box, recording the NME after each stage.
-fn eval_model(
+pub(super) fn eval_model(
     model: &MorphableModel,
     predictor: &ShapePredictor,
     update: &ParamUpdate,
@@ -294,7 +294,7 @@ fn eval_model(
 }
 
 /// dlib's cascade alone, stage by stage from its mean shape, against the same ground truth.
-fn eval_ert(
+pub(super) fn eval_ert(
     predictor: &ShapePredictor,
     faces: &[FaceSample],
     stages: Option<usize>,

@@ -2,6 +2,7 @@
 
 mod batch;
 mod build_model;
+mod cross_validate;
 mod demo;
 mod eval;
 mod fit;

@@ -15,6 +15,7 @@ use facetrack::fit::training_set::{FaceSample, Mirror};
 use facetrack::fit::{Cascade, ParamUpdate, Pclm, RegressorKind, training};
 use facetrack::model::MorphableModel;
 
+use super::cross_validate::{Recipe, cross_validate};
 use super::models::{
     CONFIDENCE_FILE, PARM_FILE, PARM_TRACK_FILE, PCLM_FILE, PRM_FILE, PRM_TRACK_FILE,
     load_face_model, load_shape_predictor,
@@ -73,6 +74,10 @@ pub struct TrainArgs {
     /// Report validation figures without writing anything.
     #[arg(long)]
     dry_run: bool,
+    /// Cross-validate the recipe instead of training the models: K folds of all the shared faces,
+    /// each scored (every method, by |yaw|) after training on the others; writes nothing.
+    #[arg(long, value_name = "K", conflicts_with_all = ["track", "confidence"])]
+    folds: Option<usize>,
     /// The face model (default: the search order).
     #[arg(long)]
     model: Option<PathBuf>,
@@ -90,6 +95,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let model = load_face_model(args.model.as_deref())?;
     let predictor = load_shape_predictor(None)?;
     let aflw = aflw_dir(&args.data)?;
+    if let Some(k) = args.folds {
+        return run_folds(&args, &model, &predictor, &aflw, k);
+    }
     let mut train = load_split(&aflw, &model, Split::Train, "loading training images")?;
     if let Some(n) = args.limit {
         train.truncate(n);
@@ -127,16 +135,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         return train_confidence(&args, &model, &predictor, &train, &valid);
     }
 
-    let base = TrainConfig {
-        n_id: args.n_id,
-        n_exp: args.n_exp,
-        stages: args.stages,
-        cold_starts: args.cold_starts,
-        warm_starts: args.warm_starts,
-        hide_invisible: !args.keep_invisible,
-        seed: args.seed,
-        ..TrainConfig::default()
-    };
+    let base = base_config(&args);
     let jobs = if args.track {
         vec![
             (RegressorKind::Parm, Which::Parm, PARM_TRACK_FILE),
@@ -213,6 +212,45 @@ pub fn run(args: TrainArgs) -> Result<()> {
             serde_json::to_string_pretty(&pclm)?.as_bytes(),
         )?;
     }
+    Ok(())
+}
+
+/// The regressors' recipe from the command line (the cold cascades').
+fn base_config(args: &TrainArgs) -> TrainConfig {
+    TrainConfig {
+        n_id: args.n_id,
+        n_exp: args.n_exp,
+        stages: args.stages,
+        cold_starts: args.cold_starts,
+        warm_starts: args.warm_starts,
+        hide_invisible: !args.keep_invisible,
+        seed: args.seed,
+        ..TrainConfig::default()
+    }
+}
+
+/// `--folds K`: [`cross_validate`] over every shared face with this run's recipe.
+fn run_folds(
+    args: &TrainArgs,
+    model: &MorphableModel,
+    predictor: &ShapePredictor,
+    aflw: &Path,
+    k: usize,
+) -> Result<()> {
+    let mut faces = load_split(aflw, model, Split::All, "loading images")?;
+    if let Some(n) = args.limit {
+        faces.truncate(n);
+    }
+    let config = base_config(args);
+    let recipe = Recipe {
+        config: &config,
+        max_angle: args.max_train_angle.to_radians(),
+        mirror: !args.no_mirror,
+    };
+    let text = cross_validate(model, predictor, &faces, k, &recipe, |train, valid| {
+        choose_pclm(model, predictor, train, valid, &config)
+    })?;
+    out!("{text}")?;
     Ok(())
 }
 
