@@ -2,7 +2,8 @@
 //! - `confidence/face`: the fit confidence alone, at the true landmarks of 50 held-out AFLW2000-3D
 //!   faces;
 //! - `fit_and_confidence/face`: a warm-started PARM fit (the tracking cascade, 7 stages, from the
-//!   truth moved by a frame's motion) and its confidence, on the same faces;
+//!   truth moved by a frame's motion) and its confidence, on the same faces, and the same with
+//!   the tracker's default stages (`face_default_stages`);
 //! - `controls/face`: the named expression controls of a fit (the landmark cascade run on from
 //!   the fit for the eyelids and lips, the measurements, the calibration), at the true parameters
 //!   of the same faces;
@@ -32,7 +33,7 @@ use facetrack::fit::joint::{JointConfig, JointSolver};
 use facetrack::fit::training::{WARM_PERTURBATION, perturb};
 use facetrack::fit::warm_start::fit_from_previous;
 use facetrack::fit::{Cascade, ParamUpdate, Pclm};
-use facetrack::track::{TrackOutput, TrackSettings, Tracker, TrackerModels};
+use facetrack::track::{DEFAULT_STAGES, TrackOutput, TrackSettings, Tracker, TrackerModels};
 use rand::SeedableRng;
 
 const FACES: usize = 50;
@@ -80,25 +81,30 @@ fn main() {
         .collect();
     let mut x = vec![0.0; 2 * model.n_landmarks()];
     let mut p = starts[0].clone();
-    c.bench_function("fit_and_confidence/face", |b| {
-        b.iter(|| {
-            i = (i + 1) % faces.len();
-            p.clone_from(&starts[i]);
-            let fitted = fit_from_previous(
-                &cascade,
-                &faces[i].image,
-                &mut p,
-                7,
-                &mut fit_scratch,
-                &mut x,
-            );
-            model.project_landmarks(&p, &mut x);
-            black_box((
-                fitted.is_ok(),
-                confidence.score(&faces[i].image, &x, &mut scratch),
-            ))
-        })
-    });
+    for (name, stages) in [
+        ("fit_and_confidence/face", 7),
+        ("fit_and_confidence/face_default_stages", DEFAULT_STAGES),
+    ] {
+        c.bench_function(name, |b| {
+            b.iter(|| {
+                i = (i + 1) % faces.len();
+                p.clone_from(&starts[i]);
+                let fitted = fit_from_previous(
+                    &cascade,
+                    &faces[i].image,
+                    &mut p,
+                    stages,
+                    &mut fit_scratch,
+                    &mut x,
+                );
+                model.project_landmarks(&p, &mut x);
+                black_box((
+                    fitted.is_ok(),
+                    confidence.score(&faces[i].image, &x, &mut scratch),
+                ))
+            })
+        });
+    }
 
     let mut meter = ControlMeter::new(&model, &predictor);
     c.bench_function("controls/face", |b| {
