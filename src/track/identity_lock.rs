@@ -6,8 +6,8 @@
 //!
 //! Off by default: PARM's and PRM's tracking cascades never move the identity (they were trained
 //! from starts with the true identity), so their tracks hold the first fit's identity already, and
-//! where it does move (PCLM, the joint refinement) holding it measured worse: the landmarks' noise
-//! goes into the expression instead (docs/identity_lock.md).
+//! where it does move (PCLM, the joint refinement) holding it measured worse on the shared clips
+//! (docs/identity_lock.md).
 
 /// Confident frames averaged before the identity is held: one second at 30 fps.
 pub const LOCK_FRAMES: usize = 30;
