@@ -15,11 +15,11 @@ const EYE_WIDE_FROM: f32 = 0.08;
 const EYE_WIDE_BY: f32 = 0.35;
 
 /// What each raw measurement reads on a neutral face before any calibration: the median over
-/// the tracked frames of the shared clips d0, d3, d9, d10, d14 and d18 (mostly neutral faces) —
-/// the fit reads resting lips as slightly parted less than the model's neutral, and mouth corners
-/// a little lower. The eyes' entry is the resting opening relative to the model's neutral eye,
-/// which differs from person to person (0.8–1.35 on those clips): [`EyeLevel`] learns it while
-/// tracking until a neutral-face calibration measures it.
+/// the tracked frames of the shared clips d0, d3, d9, d10, d14 and d18 (mostly neutral faces):
+/// the fit reads resting lips a little closer together than the model's neutral shape has them,
+/// and the mouth corners a little lower. The eyes' entry is the resting opening relative to the
+/// model's neutral eye, which differs from person to person (0.8–1.35 on those clips):
+/// [`EyeLevel`] learns it while tracking until a neutral-face calibration measures it.
 const DEFAULT_NEUTRAL: Raw = [
     -0.02,  // jawOpen
     0.03,   // mouthClose

@@ -5,8 +5,7 @@
 //! model's expression basis barely closes an eye, so the fitted eyelids stay open (on the blink
 //! clip their opening correlates with the references at r ≈ 0), while the ERT alone follows the
 //! eyelids (r = 0.97). The cascade, started from the fit rather than from the mean shape, moves
-//! the eyelid, lip and mouth-corner points onto the image's edges from a start that is already
-//! close.
+//! the eyelids and the inner lips onto the image's edges from a start that is already close.
 //!
 //! A point moved by `(Δu, Δv)` in the image is lifted into the model's frame as the move
 //! `(δx, δy, 0)` of its model point that projects to it under the fit's weak perspective
@@ -37,9 +36,9 @@ impl EyelidScratch {
     }
 }
 
-/// Runs the cascade from `landmarks` (the fit's, `[u0, v0, …]`)
-/// in `face_box`, and writes into `shape` (`3·n_landmarks`, the fit's model-frame shape on entry)
-/// the model-frame points the moved landmarks give for every index in `points`.
+/// Runs the cascade from `landmarks` (the fit's, `[u0, v0, …]`) in `face_box`, and writes into
+/// `shape` (`3·n_landmarks`, the fit's model-frame shape on entry) the model-frame points the
+/// moved landmarks give for every index in `points`. Allocates nothing.
 #[allow(clippy::too_many_arguments)]
 pub fn lift_image_evidence(
     predictor: &ShapePredictor,

@@ -73,7 +73,6 @@ impl Controls {
 pub struct ControlMeter {
     shape: Vec<f64>,
     neutral: Vec<f64>,
-    zeros: Vec<f64>,
     eyelids: EyelidScratch,
     calibration: Calibration,
     capture: Option<NeutralCapture>,
@@ -87,7 +86,6 @@ impl ControlMeter {
         Self {
             shape: vec![0.0; n],
             neutral: vec![0.0; n],
-            zeros: vec![0.0; model.n_exp()],
             eyelids: EyelidScratch::new(predictor),
             calibration: Calibration::default(),
             capture: None,
@@ -128,7 +126,8 @@ impl ControlMeter {
     ) -> Result<Option<Raw>, ErtError> {
         let shapes = model.landmarks();
         shapes.shape_into(p.id(), p.exp(), &mut self.shape);
-        shapes.shape_into(p.id(), &self.zeros[..0], &mut self.neutral);
+        // No expression coefficients: all zero, the person's neutral face.
+        shapes.shape_into(p.id(), &[], &mut self.neutral);
         lift_image_evidence(
             predictor,
             model,

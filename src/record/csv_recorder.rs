@@ -1,8 +1,8 @@
 //! The parameter stream as CSV (docs/csv.md): a header row, then one row a frame —
-//! `frame, timestamp_ms, method, success, confidence, fit_ms, pitch_deg, yaw_deg, roll_deg, scale, tx, ty,
-//! lambda_2d, lambda_3d, id_0…, exp_0…, jawOpen…cheekPuff (the named controls), x_0…x_67, y_0…y_67`. Rows are written by a thread of
-//! their own, so the tracking thread never waits on the disk, and flushed at least every half
-//! second and when the recorder is finished or dropped.
+//! `frame, timestamp_ms, method, success, confidence, fit_ms, pitch_deg, yaw_deg, roll_deg, scale,
+//! tx, ty, lambda_2d, lambda_3d, id_0…, exp_0…, jawOpen…cheekPuff (the named controls), x_0…x_67,
+//! y_0…y_67`. Rows are written by a thread of their own, so the tracking thread never waits on the
+//! disk, and flushed at least every half second and when the recorder is finished or dropped.
 //!
 //! The file only ever holds whole rows: each row is formatted in full before any of it is
 //! written, the writer hands the file whole rows only, and when a write fails (a full disk) the

@@ -3,9 +3,10 @@
 //! wins and stale ones are dropped, for a file or the demo every frame is handed over in order;
 //! the tracking thread fits each frame ([`Tracker`]), hands it to the live output (a stream to
 //! another program, sent first so that nothing else adds to its latency), feeds the recorders
-//! (sinks) and delivers a [`TrackResult`] to whoever shows it, with every buffer recycled so that a tracked frame
-//! allocates nothing. Commands (method, stages, filter, pause, recording, live output) reach the tracking
-//! thread through a channel of their own and take effect at the next frame.
+//! (sinks) and delivers a [`TrackResult`] to whoever shows it, with every buffer recycled so that
+//! a tracked frame allocates nothing. Commands (method, stages, filter, pause, recording, live
+//! output, a neutral-face calibration) reach the tracking thread through a channel of their own
+//! and take effect at the next frame.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

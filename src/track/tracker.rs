@@ -665,8 +665,8 @@ impl Tracker {
     /// second time with the track's identity, and the more confident of the two wins: the cold
     /// cascade's identity from one frame is rougher than the track's (the warm cascades hardly
     /// change it afterwards), but after a cut to another person the new one is right. When the
-    /// track's identity is held, the same face is fitted with it alone: the lock is released by
-    /// a detection, not by a refit in the face's own box.
+    /// track's identity is held, the held one is tried first, and the lock is released when the
+    /// cold cascade's identity fits better.
     /// Allocates (a recovery, not a tracked frame).
     fn try_cold(&mut self, face_box: &FaceBox, angle: f64, same_face: bool, out: &mut TrackOutput) {
         let models = Arc::clone(&self.models);
