@@ -15,7 +15,9 @@ const EYE_WIDE_FROM: f32 = 0.08;
 const EYE_WIDE_BY: f32 = 0.35;
 
 /// What each raw measurement reads on a neutral face before any calibration: the median over
-/// the tracked frames of the shared clips d0, d3, d9, d10, d14 and d18 (mostly neutral faces):
+/// the tracked frames of the shared clips d0, d3, d9, d10, d14 and d18 (mostly neutral faces;
+/// the two sides' medians averaged, but for the smiles, which take the lower side's so that a
+/// smile reads as soon as a corner moves):
 /// the fit reads resting lips a little closer together than the model's neutral shape has them,
 /// and the mouth corners a little lower. The eyes' entry is the resting opening relative to the
 /// model's neutral eye, which differs from person to person (0.8–1.35 on those clips):
@@ -25,10 +27,10 @@ const DEFAULT_NEUTRAL: Raw = [
     0.03,   // mouthClose
     -0.04,  // mouthSmileLeft
     -0.04,  // mouthSmileRight
-    0.035,  // mouthFrownLeft
-    0.035,  // mouthFrownRight
-    -0.03,  // mouthPucker
-    -0.03,  // mouthFunnel
+    0.025,  // mouthFrownLeft
+    0.025,  // mouthFrownRight
+    0.013,  // mouthPucker
+    -0.027, // mouthFunnel
     -1.0,   // eyeBlinkLeft
     -1.0,   // eyeBlinkRight
     1.0,    // eyeWideLeft
