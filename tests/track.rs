@@ -831,3 +831,49 @@ fn a_head_turn_with_a_neutral_face_moves_no_control_far() {
         assert!(range <= 0.15, "{name} moved by {range:.3} over a ±30° turn");
     }
 }
+
+#[test]
+fn a_neutral_face_calibration_from_the_command_line_zeroes_the_controls_on_that_face() {
+    use facetrack::controls::CONTROL_NAMES;
+    let dir = tempfile::tempdir().unwrap();
+    // The demo's first three seconds hold the portrait's face still: it smiles.
+    let controls = |calibrate: bool| -> Vec<Vec<f64>> {
+        let csv = dir.path().join(format!("c{calibrate}.csv"));
+        let mut cmd = facetrack();
+        cmd.args(["track", "--source", "demo", "--frames", "80", "--csv"])
+            .arg(&csv);
+        if calibrate {
+            cmd.args(["--calibrate-neutral", "20"]);
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let (h, rows) = read_csv(&csv);
+        let cols: Vec<usize> = CONTROL_NAMES
+            .iter()
+            .map(|n| h.iter().position(|c| c == n).unwrap())
+            .collect();
+        rows[30..]
+            .iter()
+            .map(|r| cols.iter().map(|&c| r[c].parse().unwrap()).collect())
+            .collect()
+    };
+    let smile = CONTROL_NAMES
+        .iter()
+        .position(|n| *n == "mouthSmileLeft")
+        .unwrap();
+    let plain = controls(false);
+    assert!(plain.iter().all(|r| r[smile] > 0.5), "the portrait smiles");
+    let calibrated = controls(true);
+    for row in &calibrated {
+        for (name, v) in CONTROL_NAMES.iter().zip(row) {
+            assert!(
+                *v <= 0.1,
+                "{name} reads {v} on the face it was calibrated on"
+            );
+        }
+    }
+}
