@@ -7,17 +7,17 @@
 //! over the folds, in place of the one validation fifth every earlier choice was tuned on.
 
 use anyhow::Result;
-use rayon::prelude::*;
 
 use facetrack::align::ShapePredictor;
 use facetrack::eval::metrics::{Report, YAW_BUCKETS, summarise};
 use facetrack::fit::training::{TrainConfig, train_cascade};
-use facetrack::fit::training_set::{FaceSample, Mirror};
+use facetrack::fit::training_set::FaceSample;
 use facetrack::fit::{ParamUpdate, RegressorKind};
 use facetrack::model::MorphableModel;
 
 use super::eval::{StartArg, eval_ert, eval_model};
 use super::progress::Progress;
+use super::train::training_faces;
 
 /// What the recipe's knobs are, shared with a plain `train`.
 pub struct Recipe<'a> {
@@ -61,7 +61,6 @@ pub fn cross_validate(
             ms: Vec::new(),
         })
         .collect();
-    let mirror = Mirror::new(model);
     for fold in 0..k {
         let pick = |f: usize| -> Vec<FaceSample> {
             faces
@@ -74,24 +73,17 @@ pub fn cross_validate(
         let choose_on = (fold + 1) % k;
         let test = pick(fold);
         let valid = pick(choose_on);
-        let mut train: Vec<FaceSample> = faces
-            .iter()
-            .enumerate()
-            .filter(|(i, s)| {
-                i % k != fold
-                    && i % k != choose_on
-                    && s.truth.pitch().abs() < recipe.max_angle
-                    && s.truth.roll().abs() < recipe.max_angle
-            })
-            .map(|(_, s)| s.clone())
-            .collect();
-        if recipe.mirror {
-            let flipped: Vec<FaceSample> = train
-                .par_iter()
-                .filter_map(|f| mirror.flip(f, model))
-                .collect();
-            train.extend(flipped);
-        }
+        let train = training_faces(
+            model,
+            faces
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| i % k != fold && i % k != choose_on)
+                .map(|(_, s)| s.clone())
+                .collect(),
+            recipe.max_angle,
+            recipe.mirror,
+        );
         note!(
             "fold {}/{k}: training on {} faces, choosing on {}, scoring {}",
             fold + 1,

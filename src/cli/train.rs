@@ -102,25 +102,18 @@ pub fn run(args: TrainArgs) -> Result<()> {
     if let Some(n) = args.limit {
         train.truncate(n);
     }
-    // Near yaw = ±90° the dataset's Euler angles turn ambiguous (pitch and roll trade off, and
-    // some faces carry pitch ±100°): their angle targets contradict their neighbours' and pull
-    // the linear regressors. They stay in validation and evaluation.
-    let max_angle = args.max_train_angle.to_radians();
-    train.retain(|f| f.truth.pitch().abs() < max_angle && f.truth.roll().abs() < max_angle);
+    let train = training_faces(
+        &model,
+        train,
+        args.max_train_angle.to_radians(),
+        !args.no_mirror,
+    );
     let valid = load_split(
         &aflw,
         &model,
         Split::Validation,
         "loading validation images",
     )?;
-    if !args.no_mirror {
-        let mirror = Mirror::new(&model);
-        let flipped: Vec<FaceSample> = train
-            .par_iter()
-            .filter_map(|f| mirror.flip(f, &model))
-            .collect();
-        train.extend(flipped);
-    }
     note!(
         "training on {} faces, validating on {}",
         train.len(),
@@ -213,6 +206,29 @@ pub fn run(args: TrainArgs) -> Result<()> {
         )?;
     }
     Ok(())
+}
+
+/// The faces a recipe trains on, from the faces it may: those whose truth pitch and roll stay
+/// under `max_angle` (radians), and, with `mirror`, the mirror image of each.
+pub(super) fn training_faces(
+    model: &MorphableModel,
+    mut faces: Vec<FaceSample>,
+    max_angle: f64,
+    mirror: bool,
+) -> Vec<FaceSample> {
+    // Near yaw = ±90° the dataset's Euler angles turn ambiguous (pitch and roll trade off, and
+    // some faces carry pitch ±100°): their angle targets contradict their neighbours' and pull
+    // the linear regressors. They stay in validation and evaluation.
+    faces.retain(|f| f.truth.pitch().abs() < max_angle && f.truth.roll().abs() < max_angle);
+    if mirror {
+        let mirror = Mirror::new(model);
+        let flipped: Vec<FaceSample> = faces
+            .par_iter()
+            .filter_map(|f| mirror.flip(f, model))
+            .collect();
+        faces.extend(flipped);
+    }
+    faces
 }
 
 /// The regressors' recipe from the command line (the cold cascades').

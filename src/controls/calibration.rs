@@ -134,20 +134,6 @@ impl Calibration {
         }
     }
 
-    /// The eyes' resting openings (left, right).
-    pub fn eyes_open(&self) -> [f32; 2] {
-        [
-            self.neutral[index::BLINK_LEFT],
-            self.neutral[index::BLINK_RIGHT],
-        ]
-        .map(|v| -v)
-    }
-
-    /// What the neutral face reads.
-    pub fn neutral(&self) -> &Raw {
-        &self.neutral
-    }
-
     /// The controls of `raw`.
     pub fn apply(&self, raw: &Raw) -> Controls {
         let mut values = [0.0; N_CONTROLS];

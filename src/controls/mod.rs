@@ -50,24 +50,6 @@ pub struct Controls {
     pub values: [f32; N_CONTROLS],
 }
 
-impl Controls {
-    /// `(name, value)` for every control, in order.
-    pub fn iter(&self) -> impl Iterator<Item = (&'static str, f32)> + '_ {
-        CONTROL_NAMES
-            .iter()
-            .copied()
-            .zip(self.values.iter().copied())
-    }
-
-    /// The value of the control called `name`.
-    pub fn get(&self, name: &str) -> Option<f32> {
-        CONTROL_NAMES
-            .iter()
-            .position(|n| *n == name)
-            .map(|i| self.values[i])
-    }
-}
-
 /// Measures a frame's controls; holds every buffer it needs and the calibration in use.
 #[derive(Debug, Clone)]
 pub struct ControlMeter {
@@ -91,10 +73,6 @@ impl ControlMeter {
             capture: None,
             eye_level: Some(EyeLevel::default()),
         }
-    }
-
-    pub fn calibration(&self) -> &Calibration {
-        &self.calibration
     }
 
     pub fn set_calibration(&mut self, calibration: Calibration) {
