@@ -73,12 +73,7 @@ impl PlainPackets {
         ]
         .map(|v| v as f32);
         set_floats(&mut self.tracked, POSE, 0, &pose);
-        for (i, v) in result.controls.values.iter().enumerate() {
-            let v = if v.is_finite() {
-                v.clamp(0.0, 1.0)
-            } else {
-                0.0
-            };
+        for (i, &v) in result.controls.values.iter().enumerate() {
             set_floats(&mut self.tracked, FIRST_BLEND + i, 0, &[v]);
         }
         &self.tracked

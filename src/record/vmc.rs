@@ -56,22 +56,17 @@ pub fn head_bone(
     height: usize,
     mirror: bool,
 ) -> ([f64; 4], [f64; 3]) {
-    let mut r = rotation(params.pitch(), params.yaw(), params.roll());
     let [mut x, y, distance] = head_position(params, width, height);
-    if !mirror {
-        reflect_x(&mut r);
+    // `P·R·P` with `P = diag(−1, 1, 1)` is the same rotation with yaw and roll negated: the
+    // reflection keeps Rx and turns Ry and Rz the other way.
+    let r = if mirror {
+        rotation(params.pitch(), params.yaw(), params.roll())
+    } else {
         x = -x;
-    }
+        rotation(params.pitch(), -params.yaw(), -params.roll())
+    };
     let position = [x, y, REST_DISTANCE_M - distance];
     (quaternion(&r), position)
-}
-
-/// `P·R·P` with `P = diag(−1, 1, 1)`: the entries with exactly one index on x change sign.
-fn reflect_x(r: &mut Matrix3<f64>) {
-    for i in 1..3 {
-        r[(0, i)] = -r[(0, i)];
-        r[(i, 0)] = -r[(i, 0)];
-    }
 }
 
 /// The unit quaternion `[x, y, z, w]` of a rotation matrix (acting on column vectors), w ≥ 0.
@@ -163,13 +158,9 @@ impl VmcPackets {
         let bone = [p[0], p[1], p[2], q[0], q[1], q[2], q[3]].map(|v| v as f32);
         set_floats(&mut self.tracked, BONE, 1, &bone);
         for (i, &source) in self.sources.iter().enumerate() {
+            // Controls are 0–1 and finite by construction (`Calibration::apply`), as a
+            // receiver's blendshape weight must be.
             let v = result.controls.values[source];
-            // A receiver's blendshape weight is 0–1; a NaN would freeze some receivers' face.
-            let v = if v.is_finite() {
-                v.clamp(0.0, 1.0)
-            } else {
-                0.0
-            };
             set_floats(&mut self.tracked, FIRST_BLEND + i, 1, &[v]);
         }
         &self.tracked

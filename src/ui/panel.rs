@@ -695,12 +695,7 @@ fn controls(ui: &mut Ui, shown: Option<&TrackResult>, actions: &mut Vec<Action>)
 
 /// One control: its name and value over a bar filled from the left to the value (0–1). Drawn
 /// here rather than with egui's progress bar, which shows a sliver of fill at 0.
-fn control_bar(ui: &mut Ui, name: &str, value: f32, width: f32, fill: Color32) {
-    let v = if value.is_finite() {
-        value.clamp(0.0, 1.0)
-    } else {
-        0.0
-    };
+fn control_bar(ui: &mut Ui, name: &str, v: f32, width: f32, fill: Color32) {
     let (rect, response) = ui.allocate_exact_size(egui::vec2(width, 14.0), egui::Sense::hover());
     let painter = ui.painter();
     painter.rect_filled(rect, 2.0, Color32::from_gray(45));
