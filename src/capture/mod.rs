@@ -14,5 +14,7 @@ pub use image_file::{
     ImageDecoder, ImageFileError, JpegDecoder, RgbImage, decode_jpeg_into, is_image_file, load_rgb,
 };
 pub use image_folder::ImageFolderSource;
-pub use source::{CaptureError, Frame, FrameSource, Next, SOURCE_SYNTAX, SourceSpec, Take};
+pub use source::{
+    CaptureError, Frame, FrameSource, Next, SOURCE_SYNTAX, SourceSpec, Take, count_frames,
+};
 pub use video::{VideoInfo, VideoSource};

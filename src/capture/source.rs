@@ -8,6 +8,15 @@ use thiserror::Error;
 
 use super::RgbImage;
 
+/// "1 frame", "2 frames": a count of frames in a message.
+pub fn count_frames(n: u64) -> String {
+    if n == 1 {
+        "1 frame".into()
+    } else {
+        format!("{n} frames")
+    }
+}
+
 /// One frame: its index in the source, the source's monotonic clock at capture, the wall-clock
 /// instant it was captured (latency is measured from it) and the pixels.
 #[derive(Debug, Clone)]

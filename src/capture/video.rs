@@ -21,7 +21,7 @@ use ffmpeg::util::frame;
 use ffmpeg::{Error as AvError, Packet, Rational, media};
 use ffmpeg_next as ffmpeg;
 
-use super::{CaptureError, Frame, FrameSource, Next, RgbImage};
+use super::{CaptureError, Frame, FrameSource, Next, RgbImage, count_frames};
 
 /// Consecutive read errors after which a damaged container is taken to have ended: the demuxer
 /// resynchronises past a few bad bytes, but a file cut short fails every read.
@@ -94,9 +94,10 @@ struct Scaler(scaling::Context);
 // source's `&mut self`, so never from two threads at once.
 unsafe impl Send for Scaler {}
 
-/// FFmpeg's own log lines repeat what the warnings here say, without naming the frame; some
-/// (the MJPEG decoder's "No JPEG data found") come at its fatal level, so all are silenced.
-fn init_ffmpeg() {
+/// Sets FFmpeg up once for the process, for reading and writing video alike. Its own log lines
+/// repeat what the warnings here say, without naming the frame; some (the MJPEG decoder's "No
+/// JPEG data found") come at its fatal level, so all are silenced.
+pub fn init_ffmpeg() {
     static INIT: Once = Once::new();
     INIT.call_once(|| {
         let _ = ffmpeg::init();
@@ -358,7 +359,7 @@ impl VideoSource {
                     "{path}: the video ended after {} frames of the {} its header declares: {} lost — the file is cut short or damaged{why}",
                     self.delivered,
                     expected.frames,
-                    frames(short)
+                    count_frames(short)
                 ),
             });
         }
@@ -381,7 +382,7 @@ impl VideoSource {
             why: format!(
                 "{path}: the video ended after {} frames, at {ended:.2} s of the {duration:.2} s its header gives: about {} lost — the file is cut short or damaged{why}",
                 self.delivered,
-                frames(lost)
+                count_frames(lost)
             ),
         })
     }
@@ -638,15 +639,6 @@ impl FrameSource for VideoSource {
 
     fn describe(&self) -> String {
         self.path.display().to_string()
-    }
-}
-
-/// "1 frame", "2 frames".
-fn frames(n: u64) -> String {
-    if n == 1 {
-        "1 frame".into()
-    } else {
-        format!("{n} frames")
     }
 }
 

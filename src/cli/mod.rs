@@ -94,14 +94,7 @@ impl Method {
     }
 }
 
-/// "1 frame", "2 frames".
-pub fn frames(n: u64) -> String {
-    if n == 1 {
-        "1 frame".into()
-    } else {
-        format!("{n} frames")
-    }
-}
+pub use facetrack::capture::count_frames as frames;
 
 /// An error and its causes, outermost first, on one line. A cause whose text the line already
 /// holds is left out: library errors name their cause in their own message, so that a warning

@@ -66,7 +66,7 @@ unsafe impl Send for VideoWriter {}
 impl VideoWriter {
     /// Creates `path` for `width`×`height` RGB frames timed by `timing`.
     pub fn create(path: &Path, width: usize, height: usize, timing: Timing) -> Result<Self> {
-        let _ = ffmpeg::init();
+        facetrack::capture::video::init_ffmpeg();
         let fail =
             |what: &str, e: ffmpeg::Error| anyhow!("cannot write {}: {what}: {e}", path.display());
         let mut output = ffmpeg::format::output(path).map_err(|e| {

@@ -300,6 +300,10 @@ impl Pipeline {
         });
         let (spare_tx, spare_rx) = unbounded::<TrackResult>();
         let (command_tx, command_rx) = unbounded::<TrackCommand>();
+        // Queued before the thread starts, they are applied before it takes its first frame.
+        for command in first {
+            let _ = command_tx.send(command);
+        }
         let (event_tx, event_rx) = unbounded::<PipelineEvent>();
 
         let capture = {
@@ -349,11 +353,7 @@ impl Pipeline {
                     Ok(mut tracker) => {
                         tracker.set_live(live);
                         let _ = ready_tx.send(Ok(()));
-                        let mut thread = TrackingThread { tracker, state };
-                        for command in first {
-                            thread.apply(command);
-                        }
-                        thread.run()
+                        TrackingThread { tracker, state }.run()
                     }
                     Err(e) => {
                         let _ = ready_tx.send(Err(e));
@@ -407,6 +407,11 @@ impl Pipeline {
     /// Hands a result back so its buffers serve a later frame.
     pub fn recycle(&self, result: TrackResult) {
         let _ = self.spare.send(result);
+    }
+
+    /// Where another thread hands results back, as [`Self::recycle`] does.
+    pub fn recycler(&self) -> Sender<TrackResult> {
+        self.spare.clone()
     }
 
     pub fn send(&self, command: TrackCommand) {

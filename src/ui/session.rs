@@ -157,6 +157,7 @@ impl Session {
         let results = pipeline.results().clone();
         let mut events = pipeline.events().clone();
         let stale = result_rx.clone();
+        let recycle = pipeline.recycler();
         let closing = Arc::new(AtomicBool::new(false));
         let closing_flag = Arc::clone(&closing);
         let drained = Arc::new(AtomicBool::new(false));
@@ -184,8 +185,11 @@ impl Session {
                             }
                             Ok(r) => {
                                 if let Err(TrySendError::Full(r)) = result_tx.try_send(r) {
-                                    // The window has not taken the last one: the newest wins.
-                                    let _ = stale.try_recv();
+                                    // The window has not taken the last one: the newest wins,
+                                    // and the stale one's buffers serve a later frame.
+                                    if let Ok(old) = stale.try_recv() {
+                                        let _ = recycle.send(old);
+                                    }
                                     let _ = result_tx.try_send(r);
                                 }
                             }
