@@ -159,7 +159,7 @@ impl PlaneTransform {
 }
 
 /// The centre of a `width × height` image (pixel centres at whole coordinates).
-fn middle(width: usize, height: usize) -> [f64; 2] {
+pub(crate) fn middle(width: usize, height: usize) -> [f64; 2] {
     [
         (width.max(1) - 1) as f64 / 2.0,
         (height.max(1) - 1) as f64 / 2.0,

@@ -152,14 +152,19 @@ impl OscSender {
         let socket = UdpSocket::bind(local)
             .and_then(|s| s.set_nonblocking(true).map(|()| s))
             .map_err(|source| OscError::Socket { target, source })?;
-        let packets = match options.format {
-            OscFormat::Vmc => Packets::Vmc(VmcPackets::new(options.mirror)),
-            OscFormat::Plain => Packets::Plain(PlainPackets::new()),
-        };
-        let description = match options.format {
-            OscFormat::Vmc if options.mirror => format!("VMC to {target} (mirror image)"),
-            OscFormat::Vmc => format!("VMC to {target}"),
-            OscFormat::Plain => format!("OSC (plain) to {target}"),
+        let (packets, description) = match options.format {
+            OscFormat::Vmc => (
+                Packets::Vmc(VmcPackets::new(options.mirror)),
+                if options.mirror {
+                    format!("VMC to {target} (mirror image)")
+                } else {
+                    format!("VMC to {target}")
+                },
+            ),
+            OscFormat::Plain => (
+                Packets::Plain(PlainPackets::new()),
+                format!("OSC (plain) to {target}"),
+            ),
         };
         Ok(Self {
             socket,
@@ -171,13 +176,8 @@ impl OscSender {
         })
     }
 
-    /// The address datagrams go to.
-    pub fn target(&self) -> SocketAddr {
-        self.target
-    }
-
-    /// The bundle `result` is sent as, encoded: the bytes of one datagram.
-    pub fn encode(&mut self, result: &TrackResult) -> &[u8] {
+    /// Encodes the bundle `result` is sent as into the buffer: the bytes of one datagram.
+    fn encode(&mut self, result: &TrackResult) {
         let packet: &OscPacket = match &mut self.packets {
             Packets::Vmc(p) => p.fill(result, self.started),
             Packets::Plain(p) => p.fill(result),
@@ -187,7 +187,6 @@ impl OscSender {
             Ok(_) => {}
             Err(never) => match never {},
         }
-        &self.buffer
     }
 }
 
@@ -225,9 +224,7 @@ pub fn head_position(params: &Params, width: usize, height: usize) -> [f64; 3] {
     if s.is_nan() || s <= 0.0 || width == 0 || height == 0 {
         return [0.0; 3];
     }
-    // Pixel centres: the first at 0, the image's middle at (size − 1) / 2.
-    let cx = (width as f64 - 1.0) / 2.0;
-    let cy = (height as f64 - 1.0) / 2.0;
+    let [cx, cy] = crate::fit::in_plane::middle(width, height);
     let focal_px = (width as f64 / 2.0) / (ASSUMED_FOV_DEG.to_radians() / 2.0).tan();
     [
         (params.tx() - cx) / s * MODEL_UNIT_M,

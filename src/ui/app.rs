@@ -184,8 +184,8 @@ struct App {
     shown: Option<TrackResult>,
     /// A video's results, paced like a player; `None` for a camera or the demo.
     player: Option<Player<TrackResult>>,
-    /// The video playing, its length and the source to seek in.
-    video: Option<(SourceSpec, Option<Duration>)>,
+    /// The video playing: the source to seek in.
+    video: Option<SourceSpec>,
     /// A result not yet uploaded.
     pending: bool,
     panel: Panel,
@@ -417,7 +417,7 @@ impl App {
                 // Paused, a seek still shows the frame it lands on.
                 player.step();
                 self.player = Some(player);
-                self.video = Some((spec, info.duration));
+                self.video = Some(spec);
                 self.panel.playback = Some(Playback {
                     position: Duration::ZERO,
                     duration: info.duration,
@@ -716,7 +716,7 @@ impl App {
         if self.opening.is_some() {
             return;
         }
-        let Some((spec, _)) = self.video.clone() else {
+        let Some(spec) = self.video.clone() else {
             return;
         };
         if let (Some(player), Some(session)) = (&mut self.player, &self.session) {
