@@ -11,7 +11,7 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs, UdpSocket};
 use std::str::FromStr;
 use std::time::Instant;
 
-use rosc::OscPacket;
+use rosc::{OscBundle, OscMessage, OscPacket, OscTime, OscType};
 use thiserror::Error;
 
 use super::osc_plain::PlainPackets;
@@ -231,6 +231,40 @@ pub fn head_position(params: &Params, width: usize, height: usize) -> [f64; 3] {
         -(params.ty() - cy) / s * MODEL_UNIT_M,
         focal_px / s * MODEL_UNIT_M,
     ]
+}
+
+/// OSC's time tag for "at once".
+const IMMEDIATELY: OscTime = OscTime {
+    seconds: 0,
+    fractional: 1,
+};
+
+/// Writes `values` as floats into the arguments of the `index`th message of `bundle` from
+/// argument `first` on; a bundle of another shape is left as it is.
+pub(super) fn set_floats(bundle: &mut OscPacket, index: usize, first: usize, values: &[f32]) {
+    let OscPacket::Bundle(b) = bundle else { return };
+    let Some(OscPacket::Message(m)) = b.content.get_mut(index) else {
+        return;
+    };
+    for (arg, &v) in m.args.iter_mut().skip(first).zip(values) {
+        *arg = OscType::Float(v);
+    }
+}
+
+/// A message to `addr` with `args`, as the packets are built once.
+pub(super) fn message(addr: impl Into<String>, args: Vec<OscType>) -> OscPacket {
+    OscPacket::Message(OscMessage {
+        addr: addr.into(),
+        args,
+    })
+}
+
+/// A bundle to apply at once.
+pub(super) fn bundle(content: Vec<OscPacket>) -> OscPacket {
+    OscPacket::Bundle(OscBundle {
+        timetag: IMMEDIATELY,
+        content,
+    })
 }
 
 #[cfg(test)]

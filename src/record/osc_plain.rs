@@ -12,10 +12,9 @@
 //! A frame with no tracked face is `/facetrack/tracking` 0 alone. Nothing is mirrored: these are
 //! the tracker's own numbers, as the CSV has them.
 
-use rosc::{OscBundle, OscMessage, OscPacket, OscType};
+use rosc::{OscPacket, OscType};
 
-use super::osc::head_position;
-use super::vmc::{IMMEDIATELY, set_floats};
+use super::osc::{bundle, head_position, message, set_floats};
 use crate::controls::CONTROL_NAMES;
 use crate::track::{TrackResult, TrackStatus};
 
@@ -30,12 +29,10 @@ pub struct PlainPackets {
 
 impl PlainPackets {
     pub fn new() -> Self {
-        let message =
-            |addr: String, args: Vec<OscType>| OscPacket::Message(OscMessage { addr, args });
-        let tracking = |t: i32| message("/facetrack/tracking".into(), vec![OscType::Int(t)]);
+        let tracking = |t: i32| message("/facetrack/tracking", vec![OscType::Int(t)]);
         let mut content = vec![
             tracking(1),
-            message("/facetrack/pose".into(), vec![OscType::Float(0.0); 6]),
+            message("/facetrack/pose", vec![OscType::Float(0.0); 6]),
         ];
         for name in CONTROL_NAMES {
             content.push(message(
@@ -43,12 +40,6 @@ impl PlainPackets {
                 vec![OscType::Float(0.0)],
             ));
         }
-        let bundle = |content| {
-            OscPacket::Bundle(OscBundle {
-                timetag: IMMEDIATELY,
-                content,
-            })
-        };
         Self {
             tracked: bundle(content),
             untracked: bundle(vec![tracking(0)]),

@@ -34,9 +34,9 @@
 use std::time::Instant;
 
 use nalgebra::{Matrix3, Rotation3, UnitQuaternion};
-use rosc::{OscBundle, OscMessage, OscPacket, OscTime, OscType};
+use rosc::{OscPacket, OscType};
 
-use super::osc::head_position;
+use super::osc::{bundle, head_position, message, set_floats};
 use crate::controls::{CONTROL_NAMES, N_CONTROLS};
 use crate::model::Params;
 use crate::model::rotation::rotation;
@@ -94,12 +94,6 @@ pub struct VmcPackets {
 
 impl VmcPackets {
     pub fn new(mirror: bool) -> Self {
-        let message = |addr: &str, args: Vec<OscType>| {
-            OscPacket::Message(OscMessage {
-                addr: addr.to_owned(),
-                args,
-            })
-        };
         let ok = |tracking: i32| {
             message(
                 "/VMC/Ext/OK",
@@ -123,12 +117,6 @@ impl VmcPackets {
             ));
         }
         content.push(message("/VMC/Ext/Blend/Apply", Vec::new()));
-        let bundle = |content| {
-            OscPacket::Bundle(OscBundle {
-                timetag: IMMEDIATELY,
-                content,
-            })
-        };
         let sources = std::array::from_fn(|i| match mirror {
             true => other_side(CONTROL_NAMES[i]).unwrap_or(i),
             false => i,
@@ -177,24 +165,6 @@ fn other_side(name: &str) -> Option<usize> {
     CONTROL_NAMES.iter().position(|n| {
         n.len() == stem.len() + other.len() && n.starts_with(stem) && n.ends_with(other)
     })
-}
-
-/// OSC's time tag for "at once".
-pub(super) const IMMEDIATELY: OscTime = OscTime {
-    seconds: 0,
-    fractional: 1,
-};
-
-/// Writes `values` as floats into the arguments of the `index`th message of `bundle` from
-/// argument `first` on; a bundle of another shape is left as it is.
-pub(super) fn set_floats(bundle: &mut OscPacket, index: usize, first: usize, values: &[f32]) {
-    let OscPacket::Bundle(b) = bundle else { return };
-    let Some(OscPacket::Message(m)) = b.content.get_mut(index) else {
-        return;
-    };
-    for (arg, &v) in m.args.iter_mut().skip(first).zip(values) {
-        *arg = OscType::Float(v);
-    }
 }
 
 #[cfg(test)]
