@@ -12,5 +12,6 @@ pub mod fit;
 pub mod image;
 pub mod locate;
 pub mod model;
+mod raster;
 pub mod record;
 pub mod track;

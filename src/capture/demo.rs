@@ -22,6 +22,7 @@ use crate::fit::warm_start::{WarmStartError, fit_from_previous};
 use crate::fit::{Cascade, FitError};
 use crate::image::GrayImage;
 use crate::model::{MorphableModel, Params};
+use crate::raster::{self, signed_area};
 
 /// Frame width in pixels.
 pub const DEMO_WIDTH: usize = 640;
@@ -218,7 +219,7 @@ impl DemoSequence {
         };
         for y in 0..DEMO_HEIGHT {
             for x in 0..DEMO_WIDTH {
-                let px = sample(&photo, (x as f64 - ox) / c, (y as f64 - oy) / c);
+                let px = raster::sample_rgb(&photo, (x as f64 - ox) / c, (y as f64 - oy) / c);
                 let i = 3 * (y * DEMO_WIDTH + x);
                 background.data[i..i + 3].copy_from_slice(&px);
             }
@@ -341,7 +342,7 @@ impl DemoSequence {
                 hi[k] = hi[k].max(v[k]);
             }
         }
-        let Some((x0, x1, y0, y1)) = clip(lo, hi) else {
+        let Some((x0, x1, y0, y1)) = raster::clip(lo, hi, DEMO_WIDTH, DEMO_HEIGHT) else {
             return;
         };
         for y in y0..=y1 {
@@ -361,18 +362,23 @@ impl DemoSequence {
                 continue;
             }
             let [ta, tb, tc] = tri.map(|i| self.tex[i as usize]);
-            raster_triangle([[a[0], a[1]], [b[0], b[1]], [c[0], c[1]]], |x, y, w| {
-                let z = (w[0] * a[2] + w[1] * b[2] + w[2] * c[2]) as f32;
-                let d = &mut depth[y * DEMO_WIDTH + x];
-                if z <= *d {
-                    return;
-                }
-                *d = z;
-                let u = w[0] * ta[0] + w[1] * tb[0] + w[2] * tc[0];
-                let v = w[0] * ta[1] + w[1] * tb[1] + w[2] * tc[1];
-                let i = 3 * (y * DEMO_WIDTH + x);
-                out.data[i..i + 3].copy_from_slice(&sample(&self.photo, u, v));
-            });
+            raster::raster_triangle(
+                [[a[0], a[1]], [b[0], b[1]], [c[0], c[1]]],
+                DEMO_WIDTH,
+                DEMO_HEIGHT,
+                |x, y, w| {
+                    let z = (w[0] * a[2] + w[1] * b[2] + w[2] * c[2]) as f32;
+                    let d = &mut depth[y * DEMO_WIDTH + x];
+                    if z <= *d {
+                        return;
+                    }
+                    *d = z;
+                    let u = w[0] * ta[0] + w[1] * tb[0] + w[2] * tc[0];
+                    let v = w[0] * ta[1] + w[1] * tb[1] + w[2] * tc[1];
+                    let i = 3 * (y * DEMO_WIDTH + x);
+                    out.data[i..i + 3].copy_from_slice(&raster::sample_rgb(&self.photo, u, v));
+                },
+            );
         }
     }
 }
@@ -471,79 +477,6 @@ fn smoothstep(x: f64) -> f64 {
     x * x * (3.0 - 2.0 * x)
 }
 
-/// The pixel range (inclusive) a box covers in the frame; `None` when it misses the frame or is
-/// not finite.
-fn clip(lo: [f64; 2], hi: [f64; 2]) -> Option<(usize, usize, usize, usize)> {
-    let (w, h) = ((DEMO_WIDTH - 1) as f64, (DEMO_HEIGHT - 1) as f64);
-    if !(lo[0].is_finite() && lo[1].is_finite() && hi[0].is_finite() && hi[1].is_finite()) {
-        return None;
-    }
-    if hi[0] < 0.0 || hi[1] < 0.0 || lo[0] > w || lo[1] > h {
-        return None;
-    }
-    Some((
-        lo[0].ceil().max(0.0) as usize,
-        hi[0].floor().min(w) as usize,
-        lo[1].ceil().max(0.0) as usize,
-        hi[1].floor().min(h) as usize,
-    ))
-}
-
-fn signed_area(a: [f64; 2], b: [f64; 2], c: [f64; 2]) -> f64 {
-    (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])
-}
-
-/// Calls `plot(x, y, barycentric weights)` for each frame pixel whose centre lies in the triangle.
-#[inline]
-fn raster_triangle(p: [[f64; 2]; 3], mut plot: impl FnMut(usize, usize, [f64; 3])) {
-    let area = signed_area(p[0], p[1], p[2]);
-    if !area.is_finite() || area.abs() < 1e-12 {
-        return;
-    }
-    let lo = [
-        p[0][0].min(p[1][0]).min(p[2][0]),
-        p[0][1].min(p[1][1]).min(p[2][1]),
-    ];
-    let hi = [
-        p[0][0].max(p[1][0]).max(p[2][0]),
-        p[0][1].max(p[1][1]).max(p[2][1]),
-    ];
-    let Some((x0, x1, y0, y1)) = clip(lo, hi) else {
-        return;
-    };
-    let inv = 1.0 / area;
-    for y in y0..=y1 {
-        let q = [0.0, y as f64];
-        for x in x0..=x1 {
-            let q = [x as f64, q[1]];
-            let w0 = signed_area(p[1], p[2], q) * inv;
-            let w1 = signed_area(p[2], p[0], q) * inv;
-            let w2 = 1.0 - w0 - w1;
-            if w0 >= 0.0 && w1 >= 0.0 && w2 >= 0.0 {
-                plot(x, y, [w0, w1, w2]);
-            }
-        }
-    }
-}
-
-/// Bilinear sample of an RGB image at `(x, y)` (pixel centres at integers), clamped to its edges.
-#[inline]
-fn sample(img: &RgbImage, x: f64, y: f64) -> [u8; 3] {
-    let x = x.clamp(0.0, (img.width - 1) as f64);
-    let y = y.clamp(0.0, (img.height - 1) as f64);
-    let (x0, y0) = (x.floor() as usize, y.floor() as usize);
-    let (x1, y1) = ((x0 + 1).min(img.width - 1), (y0 + 1).min(img.height - 1));
-    let (fx, fy) = (x - x0 as f64, y - y0 as f64);
-    let at = |xx: usize, yy: usize, k: usize| img.data[3 * (yy * img.width + xx) + k] as f64;
-    let mut out = [0u8; 3];
-    for (k, o) in out.iter_mut().enumerate() {
-        let top = at(x0, y0, k) * (1.0 - fx) + at(x1, y0, k) * fx;
-        let bottom = at(x0, y1, k) * (1.0 - fx) + at(x1, y1, k) * fx;
-        *o = (top * (1.0 - fy) + bottom * fy).round().clamp(0.0, 255.0) as u8;
-    }
-    out
-}
-
 /// Replaces the face of `p` (grown by [`ERASE_GROWTH`] about its centre) in `img` by colours
 /// interpolated from around it.
 fn erase_face(model: &MorphableModel, p: &Params, img: &mut RgbImage) {
@@ -560,7 +493,9 @@ fn erase_face(model: &MorphableModel, p: &Params, img: &mut RgbImage) {
     };
     let mut known = vec![true; img.width * img.height];
     for tri in model.triangles() {
-        raster_triangle(tri.map(grown), |x, y, _| known[y * img.width + x] = false);
+        raster::raster_triangle(tri.map(grown), img.width, img.height, |x, y, _| {
+            known[y * img.width + x] = false
+        });
     }
     fill_unknown(img, &known);
 }
@@ -688,11 +623,16 @@ mod tests {
     fn a_triangle_covers_the_pixel_centres_inside_it() {
         let mut n = 0;
         // No pixel centre on an edge: the hypotenuse is x + y = 9.9.
-        raster_triangle([[-0.3, -0.3], [10.2, -0.3], [-0.3, 10.2]], |x, y, w| {
-            assert!(x + y <= 9);
-            assert!((w.iter().sum::<f64>() - 1.0).abs() < 1e-12);
-            n += 1;
-        });
+        raster::raster_triangle(
+            [[-0.3, -0.3], [10.2, -0.3], [-0.3, 10.2]],
+            DEMO_WIDTH,
+            DEMO_HEIGHT,
+            |x, y, w| {
+                assert!(x + y <= 9);
+                assert!((w.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+                n += 1;
+            },
+        );
         assert_eq!(n, 55);
     }
 

@@ -5,6 +5,7 @@ pub mod box_frame;
 pub mod cascade;
 pub mod cholesky;
 pub mod confidence_training;
+pub mod face_profiling;
 pub mod in_plane;
 pub mod joint;
 pub mod parm;
