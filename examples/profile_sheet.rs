@@ -63,6 +63,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             face.truth.pitch().to_degrees()
         );
         let mut cells = vec![crop_face(face, &model, FACE_PX)];
+        // The face at its own pose should come back as its crop, up to the mesh's resampling.
+        let own = profiler.profile(face, face.truth.yaw(), face.truth.pitch(), FACE_PX);
+        if let (Some(a), Some(b)) = (&cells[0], &own) {
+            let (n, sum) = a
+                .image
+                .pixels()
+                .iter()
+                .zip(b.image.pixels())
+                .fold((0usize, 0u64), |(n, s), (&x, &y)| {
+                    (n + 1, s + u64::from(x.abs_diff(y)))
+                });
+            println!(
+                "  own pose against the crop: mean abs difference {:.2} grey levels",
+                sum as f64 / n as f64
+            );
+        }
         for &deg in &TARGET_YAWS {
             let t = Instant::now();
             let s = profiler.profile(face, deg.to_radians(), face.truth.pitch(), FACE_PX);
