@@ -146,6 +146,7 @@ fn main() {
         confidence: confidence.clone(),
         model,
         predictor,
+        eyelids: None,
     });
     let mut tracker = Tracker::new(models.clone(), TrackSettings::default()).expect("tracker");
     tracker.set_live(true);

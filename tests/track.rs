@@ -73,6 +73,7 @@ fn models() -> Arc<TrackerModels> {
             confidence: FitConfidence::from_bytes(&read("confidence.bin")).unwrap(),
             model,
             predictor,
+            eyelids: None,
         })
     })
     .clone()

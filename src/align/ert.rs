@@ -107,7 +107,19 @@ struct Stage {
     leaf_offset: usize,
 }
 
-/// dlib's 68-point (or any-point) ERT shape predictor, read from dlib's `.dat` file.
+/// One stage of a cascade given in memory, for [`ShapePredictor::from_parts`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct StageParts<'a> {
+    pub anchors: &'a [u16],
+    pub deltas: &'a [[f32; 2]],
+    /// Per tree, its `2^depth − 1` splits `(idx1, idx2, thresh)`, breadth first.
+    pub splits: &'a [(u16, u16, f32)],
+    /// Per tree, its `2^depth` leaves of `2 × landmarks` values each.
+    pub leaves: &'a [f32],
+}
+
+/// An ERT shape predictor: dlib's 68-point model read from dlib's `.dat` file, or facetrack's own
+/// (see `ert_file`).
 #[derive(Debug, Clone)]
 pub struct ShapePredictor {
     num_landmarks: usize,
@@ -410,6 +422,108 @@ impl ShapePredictor {
             splits,
             leaves,
         })
+    }
+
+    /// A cascade held in memory (facetrack's own, read from its file): the mean shape in
+    /// box-normalised coordinates (interleaved x, y), the trees' depth, and each stage's feature
+    /// pixels, splits and full leaf vectors, in dlib's tree convention. Checked as a dlib file is.
+    pub(crate) fn from_parts(
+        initial: Vec<f32>,
+        depth: usize,
+        parts: &[StageParts<'_>],
+    ) -> Result<Self, String> {
+        let coords = initial.len();
+        if coords < 2 || !coords.is_multiple_of(2) || coords / 2 > usize::from(u16::MAX) {
+            return Err(format!("a mean shape of {coords} coordinates"));
+        }
+        if !initial.iter().all(|v| v.is_finite()) {
+            return Err("a mean shape that is not finite".into());
+        }
+        if depth > MAX_DEPTH {
+            return Err(format!("trees of depth {depth}"));
+        }
+        let num_landmarks = coords / 2;
+        let blocks_per_leaf = coords.div_ceil(LANES);
+        let splits_per_tree = (1usize << depth) - 1;
+        let leaves_per_tree = splits_per_tree + 1;
+        let total_leaves: usize = parts.iter().map(|p| p.leaves.len() / coords).sum();
+        let mut leaves = with_capacity_on_huge_pages(total_leaves * blocks_per_leaf);
+        let mut splits = Vec::new();
+        let mut stages = Vec::with_capacity(parts.len());
+        for (k, p) in parts.iter().enumerate() {
+            let n_feat = p.anchors.len();
+            if p.deltas.len() != n_feat || n_feat > usize::from(u16::MAX) {
+                return Err(format!(
+                    "stage {k} has {n_feat} anchors and {} offsets",
+                    p.deltas.len()
+                ));
+            }
+            if p.anchors.iter().any(|&a| usize::from(a) >= num_landmarks)
+                || !p.deltas.iter().flatten().all(|v| v.is_finite())
+            {
+                return Err(format!("stage {k} has a feature pixel off the shape"));
+            }
+            let num_trees = p.splits.len() / splits_per_tree.max(1);
+            if p.splits.len() != num_trees * splits_per_tree
+                || p.leaves.len() != num_trees * leaves_per_tree * coords
+            {
+                return Err(format!(
+                    "stage {k}: {} splits and {} leaf values do not make whole trees of depth {depth}",
+                    p.splits.len(),
+                    p.leaves.len()
+                ));
+            }
+            let split_offset = splits.len();
+            let leaf_offset = leaves.len();
+            for &(idx1, idx2, thresh) in p.splits {
+                if usize::from(idx1.max(idx2)) >= n_feat || thresh.is_nan() {
+                    return Err(format!("stage {k} has a split on no feature pixel"));
+                }
+                splits.push(Split { idx1, idx2, thresh });
+            }
+            for leaf in p.leaves.chunks_exact(coords) {
+                if !leaf.iter().all(|v| v.is_finite()) {
+                    return Err(format!("stage {k} has a leaf that is not finite"));
+                }
+                for b in 0..blocks_per_leaf {
+                    let mut block = Block::default();
+                    let n = LANES.min(coords - b * LANES);
+                    block.0[..n].copy_from_slice(&leaf[b * LANES..b * LANES + n]);
+                    leaves.push(block);
+                }
+            }
+            stages.push(Stage {
+                anchors: p.anchors.to_vec(),
+                deltas: p.deltas.to_vec(),
+                num_trees,
+                split_offset,
+                leaf_offset,
+            });
+        }
+        if u32::try_from(leaves.len()).is_err() {
+            return Err(format!("{} leaf blocks (more than 2^32)", leaves.len()));
+        }
+        let (initial_centred, initial_sigma) = centre(&initial);
+        Ok(Self {
+            max_features: stages.iter().map(|s| s.anchors.len()).max().unwrap_or(0),
+            max_trees: stages.iter().map(|s| s.num_trees).max().unwrap_or(0),
+            num_landmarks,
+            initial,
+            initial_centred,
+            initial_sigma,
+            stages,
+            depth,
+            splits_per_tree,
+            leaves_per_tree,
+            blocks_per_leaf,
+            splits,
+            leaves,
+        })
+    }
+
+    /// The mean shape, box-normalised, interleaved x, y: where the cascade starts.
+    pub fn mean_shape(&self) -> &[f32] {
+        &self.initial
     }
 
     /// Number of cascade stages (15 for dlib's 68-point model).

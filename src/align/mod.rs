@@ -1,9 +1,12 @@
-//! M1: landmark alignment — dlib's ERT cascade evaluated stage by stage, and face detection.
+//! M1: landmark alignment — an ERT cascade (dlib's, or facetrack's own trained on the 3D model's
+//! landmarks) evaluated stage by stage, its training, and face detection.
 
 pub mod box_list;
 pub mod detect;
 mod dlib_format;
 mod ert;
+pub mod ert_file;
+pub mod ert_training;
 pub mod face_search;
 pub mod fit_confidence;
 

@@ -17,7 +17,7 @@ use facetrack::model::{MorphableModel, Params};
 
 use super::fit::Pose;
 use super::models::{
-    PARM_FILE, PARM_TRACK_FILE, load_face_model, load_named_regressors, load_shape_predictor,
+    PARM_FILE, PARM_TRACK_FILE, load_face_model, load_landmark_cascade, load_named_regressors,
 };
 
 #[derive(Debug, Args)]
@@ -55,7 +55,7 @@ struct TruthLine<'a> {
 /// the sequence.
 pub fn build_sequence(photo: RgbImage) -> Result<DemoSequence> {
     let model: MorphableModel = load_face_model(None)?;
-    let predictor = load_shape_predictor(None)?;
+    let predictor = load_landmark_cascade(None)?;
     let cold = ParamUpdate::Regression(load_named_regressors(PARM_FILE)?);
     let track = ParamUpdate::Regression(load_named_regressors(PARM_TRACK_FILE)?);
     let mut detector = FaceDetector::new()?;

@@ -26,7 +26,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 use super::Method;
-use super::models::{load_face_model, load_regressors, load_shape_predictor, load_update};
+use super::models::{load_face_model, load_landmark_cascade, load_regressors, load_update};
 use super::progress::Progress;
 
 #[derive(Debug, Args)]
@@ -116,7 +116,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         SplitArg::All => Split::All,
     };
     let model = load_face_model(None)?;
-    let predictor = load_shape_predictor(None)?;
+    let predictor = load_landmark_cascade(None)?;
     let updates: Vec<Option<ParamUpdate>> = methods
         .iter()
         .map(|&m| match (m, &args.regressors) {
@@ -293,7 +293,8 @@ pub(super) fn eval_model(
     (results, failures)
 }
 
-/// dlib's cascade alone, stage by stage from its mean shape, against the same ground truth.
+/// The landmark cascade (M1) alone, stage by stage from its mean shape, against the same ground
+/// truth.
 pub(super) fn eval_ert(
     predictor: &ShapePredictor,
     faces: &[FaceSample],

@@ -22,7 +22,7 @@ use facetrack::fit::{Cascade, FitScratch};
 use facetrack::model::Params;
 
 use super::Method;
-use super::models::{load_face_model, load_shape_predictor, load_update};
+use super::models::{load_face_model, load_landmark_cascade, load_update};
 use super::outputs::{partial_path, refuse_input_as_output};
 use super::progress::Progress;
 
@@ -40,7 +40,8 @@ pub struct FitArgs {
     /// Number of cascade stages to run (default: all).
     #[arg(long)]
     stages: Option<usize>,
-    /// dlib's shape predictor file (default: the model search order).
+    /// The landmark cascade's file: dlib's shape predictor, or ert3d.bin with --m1 ert3d (default:
+    /// the model search order).
     #[arg(long)]
     landmarks: Option<PathBuf>,
     /// Where to write the results, one JSON object a line.
@@ -283,7 +284,7 @@ pub fn run(args: FitArgs) -> Result<()> {
             );
         }
     }
-    let predictor = load_shape_predictor(args.landmarks.as_deref())?;
+    let predictor = load_landmark_cascade(args.landmarks.as_deref())?;
     let model_and_update = match args.method {
         Method::Ert => None,
         m => {
@@ -541,7 +542,7 @@ fn read_boxes(path: &Path) -> Result<HashMap<String, FaceBox>> {
     read_box_list(std::io::BufReader::new(file)).with_context(|| format!("{}", path.display()))
 }
 
-/// The first `stages` stages of the ERT cascade from dlib's mean shape.
+/// The first `stages` stages of the ERT cascade from its mean shape.
 fn run_ert(
     predictor: &ShapePredictor,
     image: &GrayImage,

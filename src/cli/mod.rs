@@ -27,6 +27,11 @@ use clap::{Parser, Subcommand};
     args_conflicts_with_subcommands = true
 )]
 pub struct Cli {
+    /// The landmark cascade (M1) that gives the PARM framework its landmark updates: dlib's
+    /// 68-point model (the PARM paper's setting), or facetrack's own trained on the 3D model's
+    /// landmarks (ert3d), each with the update methods trained over it.
+    #[arg(long, global = true, value_enum, default_value = "dlib")]
+    pub m1: models::M1,
     #[command(subcommand)]
     pub command: Option<Command>,
     /// `facetrack` alone is `facetrack run`.
@@ -55,7 +60,7 @@ pub enum Command {
 /// How a face is fitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Method {
-    /// dlib's 68-point ERT cascade alone (M1), no 3D model.
+    /// The landmark cascade alone (M1), no 3D model.
     Ert,
     /// Gauss-Newton on the landmark updates with the model's prior (PARM paper Eq. 9).
     Pclm,
@@ -69,6 +74,7 @@ pub enum Method {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    models::choose_m1(cli.m1);
     match cli.command {
         None => run::run(cli.run),
         Some(Command::Run(args)) => run::run(args),

@@ -22,6 +22,8 @@ pub const PCLM_FILE: &str = "pclm.json";
 pub const PARM_TRACK_FILE: &str = "parm_track.bin";
 /// PRM trained from warm starts, for tracking.
 pub const PRM_TRACK_FILE: &str = "prm_track.bin";
+/// facetrack's own landmark cascade (M1), trained on the 3D model's landmarks.
+pub const ERT_FILE: &str = "ert3d.bin";
 /// The fit confidence.
 pub const CONFIDENCE_FILE: &str = "confidence.bin";
 const TRAIN_HINT: &str = "it is committed in models/; remake it with `facetrack train --data ../shared/data/aflw2000-3d --out models/`";
@@ -43,6 +45,62 @@ where
     let bytes =
         std::fs::read(&path).with_context(|| format!("cannot read {}; {hint}", path.display()))?;
     parse(&bytes).with_context(|| format!("{} is not a usable {what}; {hint}", path.display()))
+}
+
+/// Which landmark cascade (M1) the PARM framework asks for its landmark updates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum M1 {
+    /// dlib's 68-point cascade (`libdlib-data`), trained on hand-annotated 2D landmarks: the PARM
+    /// paper's setting.
+    #[default]
+    Dlib,
+    /// facetrack's own (`ert3d.bin`), trained on the 3D model's landmarks, with the update
+    /// methods trained over it (`*_ert3d.*`).
+    Ert3d,
+}
+
+static M1_CHOICE: std::sync::OnceLock<M1> = std::sync::OnceLock::new();
+
+/// Sets the landmark cascade every loader of this run uses; the first call wins.
+pub fn choose_m1(m1: M1) {
+    let _ = M1_CHOICE.set(m1);
+}
+
+/// The landmark cascade this run uses.
+pub fn m1() -> M1 {
+    M1_CHOICE.get().copied().unwrap_or_default()
+}
+
+/// The file name of an update method's model for the chosen M1: the plain name for dlib's,
+/// `_ert3d` before the extension for facetrack's own.
+pub fn for_m1(name: &str) -> String {
+    match m1() {
+        M1::Dlib => name.to_string(),
+        M1::Ert3d => match name.rsplit_once('.') {
+            Some((stem, ext)) => format!("{stem}_ert3d.{ext}"),
+            None => format!("{name}_ert3d"),
+        },
+    }
+}
+
+/// The landmark cascade of this run (see [`M1`]); `explicit` names its file.
+pub fn load_landmark_cascade(explicit: Option<&Path>) -> Result<ShapePredictor> {
+    match m1() {
+        M1::Ert3d => load_own_cascade(explicit),
+        M1::Dlib => load_shape_predictor(explicit),
+    }
+}
+
+/// facetrack's own landmark cascade, `ert3d.bin`.
+pub fn load_own_cascade(explicit: Option<&Path>) -> Result<ShapePredictor> {
+    load(
+        explicit,
+        ERT_FILE,
+        &[],
+        "it is committed in models/; remake it with `facetrack train --m1 ert3d --data ../shared/data --landmarks`",
+        "landmark cascade",
+        facetrack::align::ert_file::read_cascade,
+    )
 }
 
 /// dlib's 68-point shape predictor.
@@ -110,7 +168,7 @@ pub fn load_named_regressors(name: &str) -> Result<RegressorCascade> {
         PARM_TRACK_FILE => (RegressorKind::Parm, RegressorRole::Track),
         _ => anyhow::bail!("{name} is not a regressor file of this program"),
     };
-    load_regressors(None, name, kind, Some(role))
+    load_regressors(None, &for_m1(name), kind, Some(role))
 }
 
 /// The fit confidence (`confidence.bin`).
@@ -129,7 +187,7 @@ pub fn load_confidence() -> Result<FitConfidence> {
 pub fn load_pclm() -> Result<Pclm> {
     load(
         None,
-        PCLM_FILE,
+        &for_m1(PCLM_FILE),
         &[],
         TRAIN_HINT,
         "PCLM settings file",
@@ -166,7 +224,7 @@ fn checked(update: ParamUpdate, name: &str, model: &MorphableModel) -> Result<Pa
 /// box cascade for the first fit after a detection and the joint refinement.
 pub fn load_tracker_models() -> Result<std::sync::Arc<TrackerModels>> {
     let model = load_face_model(None)?;
-    let predictor = load_shape_predictor(None)?;
+    let predictor = load_landmark_cascade(None)?;
     let regression = |name| {
         load_named_regressors(name).and_then(|r| checked(ParamUpdate::Regression(r), name, &model))
     };
@@ -182,6 +240,10 @@ pub fn load_tracker_models() -> Result<std::sync::Arc<TrackerModels>> {
         parm,
         joint,
         confidence: load_confidence()?,
+        eyelids: match m1() {
+            M1::Ert3d => Some(load_shape_predictor(None)?),
+            M1::Dlib => None,
+        },
         model,
         predictor,
     }))

@@ -9,6 +9,7 @@ use clap::Args;
 use rayon::prelude::*;
 
 use facetrack::align::ShapePredictor;
+use facetrack::align::ert_training::ErtTrainConfig;
 use facetrack::eval::faces::{Split, aflw_dir, load_faces};
 use facetrack::fit::training::{TrainConfig, cold_start_means};
 use facetrack::fit::training_set::{FaceSample, Mirror};
@@ -17,8 +18,8 @@ use facetrack::model::MorphableModel;
 
 use super::cross_validate::{Recipe, cross_validate};
 use super::models::{
-    CONFIDENCE_FILE, PARM_FILE, PARM_TRACK_FILE, PCLM_FILE, PRM_FILE, PRM_TRACK_FILE,
-    load_face_model, load_shape_predictor,
+    CONFIDENCE_FILE, ERT_FILE, M1, PARM_FILE, PARM_TRACK_FILE, PCLM_FILE, PRM_FILE, PRM_TRACK_FILE,
+    for_m1, load_face_model, load_landmark_cascade, m1,
 };
 use super::progress::Progress;
 
@@ -51,9 +52,16 @@ pub struct TrainArgs {
     /// Leave out of training the faces whose ground-truth pitch or roll reaches this (degrees).
     #[arg(long, default_value_t = 50.0)]
     max_train_angle: f64,
+    /// Also train on every training face turned further out (face profiling, to ±90° yaw).
+    #[arg(long)]
+    profiles: bool,
     /// Do not add the mirrored training images.
     #[arg(long)]
     no_mirror: bool,
+    /// Cold starts for a face turned 45° or more, as a multiple of a face's (the cascades over
+    /// ert3d.bin are trained with 3).
+    #[arg(long, default_value_t = 1)]
+    large_yaw_weight: usize,
     /// Give the regressors the landmark updates of hidden landmarks too.
     #[arg(long)]
     keep_invisible: bool,
@@ -78,6 +86,22 @@ pub struct TrainArgs {
     /// each scored (every method, by |yaw|) after training on the others; writes nothing.
     #[arg(long, value_name = "K", conflicts_with_all = ["track", "confidence"])]
     folds: Option<usize>,
+    /// Train facetrack's own landmark cascade (the M1) instead, on the 3D model's 68 landmarks:
+    /// ert3d.bin.
+    #[arg(long, conflicts_with_all = ["track", "confidence", "folds"])]
+    landmarks: bool,
+    /// The landmark cascade's stages.
+    #[arg(long, default_value_t = 10)]
+    ert_stages: usize,
+    /// The landmark cascade's trees a stage.
+    #[arg(long, default_value_t = 500)]
+    ert_trees: usize,
+    /// The landmark cascade's starting shapes per training face.
+    #[arg(long, default_value_t = 20)]
+    oversampling: usize,
+    /// Dimensions of each landmark-cascade stage's residual basis (its leaves' coefficients).
+    #[arg(long, default_value_t = 40)]
+    basis: usize,
     /// The face model (default: the search order).
     #[arg(long)]
     model: Option<PathBuf>,
@@ -93,7 +117,10 @@ enum Which {
 
 pub fn run(args: TrainArgs) -> Result<()> {
     let model = load_face_model(args.model.as_deref())?;
-    let predictor = load_shape_predictor(None)?;
+    if args.landmarks {
+        return train_landmarks(&args, &model);
+    }
+    let predictor = load_landmark_cascade(None)?;
     let aflw = aflw_dir(&args.data)?;
     if let Some(k) = args.folds {
         return run_folds(&args, &model, &predictor, &aflw, k);
@@ -106,6 +133,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         &model,
         train,
         args.max_train_angle.to_radians(),
+        args.profiles,
         !args.no_mirror,
     );
     let valid = load_split(
@@ -209,17 +237,22 @@ pub fn run(args: TrainArgs) -> Result<()> {
 }
 
 /// The faces a recipe trains on, from the faces it may: those whose truth pitch and roll stay
-/// under `max_angle` (radians), and, with `mirror`, the mirror image of each.
+/// under `max_angle` (radians); with `profiles`, each of them also turned further out (face
+/// profiling); and, with `mirror`, the mirror image of every one.
 pub(super) fn training_faces(
     model: &MorphableModel,
     mut faces: Vec<FaceSample>,
     max_angle: f64,
+    profiles: bool,
     mirror: bool,
 ) -> Vec<FaceSample> {
     // Near yaw = ±90° the dataset's Euler angles turn ambiguous (pitch and roll trade off, and
     // some faces carry pitch ±100°): their angle targets contradict their neighbours' and pull
     // the linear regressors. They stay in validation and evaluation.
     faces.retain(|f| f.truth.pitch().abs() < max_angle && f.truth.roll().abs() < max_angle);
+    if profiles {
+        faces.extend(profile_faces(model, &faces));
+    }
     if mirror {
         let mirror = Mirror::new(model);
         let flipped: Vec<FaceSample> = faces
@@ -231,6 +264,43 @@ pub(super) fn training_faces(
     faces
 }
 
+/// Every face turned further out, as 300W-LP was made (see `outward_yaws`). Only faces whose
+/// truth pitch and roll are moderate are turned: near ±90° the dataset's angles are ambiguous,
+/// and a turned face would inherit the ambiguity.
+fn profile_faces(model: &MorphableModel, faces: &[FaceSample]) -> Vec<FaceSample> {
+    use facetrack::fit::face_profiling::{FaceProfiler, PROFILE_FACE_PX, outward_yaws};
+    let profiler = FaceProfiler::new(model);
+    let moderate = 50f64.to_radians();
+    let progress = Mutex::new(Progress::new("profiling faces", faces.len() as u64));
+    let out: Vec<FaceSample> = faces
+        .par_iter()
+        .flat_map_iter(|f| {
+            let turns = if f.truth.pitch().abs() < moderate && f.truth.roll().abs() < moderate {
+                outward_yaws(f.truth.yaw())
+            } else {
+                Vec::new()
+            };
+            let made: Vec<FaceSample> = turns
+                .into_iter()
+                .filter_map(|yaw| profiler.profile(f, yaw, f.truth.pitch(), PROFILE_FACE_PX))
+                .collect();
+            if let Ok(mut p) = progress.lock() {
+                p.inc();
+            }
+            made
+        })
+        .collect();
+    if let Ok(p) = progress.into_inner() {
+        p.finish();
+    }
+    note!(
+        "profiled {} faces into {} turned views",
+        faces.len(),
+        out.len()
+    );
+    out
+}
+
 /// The regressors' recipe from the command line (the cold cascades').
 fn base_config(args: &TrainArgs) -> TrainConfig {
     TrainConfig {
@@ -240,6 +310,7 @@ fn base_config(args: &TrainArgs) -> TrainConfig {
         cold_starts: args.cold_starts,
         warm_starts: args.warm_starts,
         hide_invisible: !args.keep_invisible,
+        large_yaw_weight: args.large_yaw_weight,
         seed: args.seed,
         ..TrainConfig::default()
     }
@@ -262,9 +333,11 @@ fn run_folds(
         config: &config,
         max_angle: args.max_train_angle.to_radians(),
         mirror: !args.no_mirror,
+        profiles: args.profiles,
+        ert: (m1() == M1::Ert3d).then(|| ert_config(args)),
     };
-    let text = cross_validate(model, predictor, &faces, k, &recipe, |train, valid| {
-        choose_pclm(model, predictor, train, valid, &config)
+    let text = cross_validate(model, predictor, &faces, k, &recipe, |p, train, valid| {
+        choose_pclm(model, p, train, valid, &config)
     })?;
     out!("{text}")?;
     Ok(())
@@ -290,10 +363,16 @@ fn load_split(
     Ok(faces)
 }
 
+/// Writes a model file; an update method's under its name for the chosen M1.
 fn write(args: &TrainArgs, name: &str, bytes: &[u8]) -> Result<()> {
     if args.dry_run {
         return Ok(());
     }
+    let name = if name == ERT_FILE || name == CONFIDENCE_FILE {
+        name.to_string()
+    } else {
+        for_m1(name)
+    };
     let path = args.out.join(name);
     std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
     note!("wrote {} ({} bytes)", path.display(), bytes.len());
@@ -471,4 +550,106 @@ fn train_confidence(
         );
     }
     write(args, CONFIDENCE_FILE, &conf.to_bytes())
+}
+
+/// The landmark cascade's settings from the command line.
+fn ert_config(args: &TrainArgs) -> ErtTrainConfig {
+    ErtTrainConfig {
+        stages: args.ert_stages,
+        trees: args.ert_trees,
+        oversampling: args.oversampling,
+        basis: args.basis,
+        seed: args.seed,
+        ..ErtTrainConfig::default()
+    }
+}
+
+/// Trains `ert3d.bin`, facetrack's own landmark cascade, on the training faces and their mirror
+/// images (all of them: its targets are landmarks, whose angles never contradict), and reports
+/// its validation NME alone, by |yaw|.
+fn train_landmarks(args: &TrainArgs, model: &MorphableModel) -> Result<()> {
+    use facetrack::align::ert_training::{ErtFace, train_ert};
+    use facetrack::eval::metrics::summarise;
+
+    let aflw = aflw_dir(&args.data)?;
+    let mut train = load_split(&aflw, model, Split::Train, "loading training images")?;
+    if let Some(n) = args.limit {
+        train.truncate(n);
+    }
+    let train = training_faces(
+        model,
+        train,
+        std::f64::consts::PI,
+        args.profiles,
+        !args.no_mirror,
+    );
+    let valid = load_split(&aflw, model, Split::Validation, "loading validation images")?;
+    let cfg = ert_config(args);
+    note!(
+        "landmark cascade: {} faces × {} starts, {} stages of {} trees of depth {}, {} feature pixels, {}-dimensional leaves",
+        train.len(),
+        cfg.oversampling,
+        cfg.stages,
+        cfg.trees,
+        cfg.depth,
+        cfg.feature_pool,
+        cfg.basis
+    );
+    let faces: Vec<ErtFace<'_>> = train
+        .iter()
+        .map(|f| ErtFace {
+            image: &f.image,
+            rect: f.face_box,
+            target: &f.points,
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    let progress = Mutex::new(Progress::new(
+        "growing trees",
+        (cfg.stages * cfg.trees) as u64,
+    ));
+    let mut lines = Vec::new();
+    let ert = train_ert(
+        &faces,
+        &cfg,
+        |r| {
+            lines.push(format!(
+                "  stage {:>2}: training error {:.4} → {:.4} box widths",
+                r.stage + 1,
+                r.error_before,
+                r.error_after
+            ))
+        },
+        || {
+            if let Ok(mut p) = progress.lock() {
+                p.inc();
+            }
+        },
+    )?;
+    if let Ok(p) = progress.into_inner() {
+        p.finish();
+    }
+    for l in &lines {
+        note!("{l}");
+    }
+    note!("trained in {:.0} s", started.elapsed().as_secs_f64());
+    let bytes = ert.to_bytes();
+    let predictor = ert.predictor()?;
+    let mut progress = Progress::new("validating", valid.len() as u64);
+    let (results, failures) = super::eval::eval_ert(&predictor, &valid, None, &mut progress);
+    progress.finish();
+    let r = summarise("ert", &results, failures);
+    note!(
+        "validation NME alone {:.2} % (|yaw| 0–30° {:.2}, 30–60° {:.2}, 60–90° {:.2}), {:.3} ms a face",
+        100.0 * r.nme,
+        100.0 * r.by_yaw[0].nme,
+        100.0 * r.by_yaw[1].nme,
+        100.0 * r.by_yaw[2].nme,
+        r.ms_per_face_median
+    );
+    if !args.dry_run {
+        std::fs::create_dir_all(&args.out)
+            .with_context(|| format!("cannot create {}", args.out.display()))?;
+    }
+    write(args, ERT_FILE, &bytes)
 }

@@ -137,6 +137,34 @@ pub fn crop_face(face: &FaceSample, model: &MorphableModel, face_px: f64) -> Opt
     Some(out)
 }
 
+/// The absolute yaws (degrees) a training face is turned to, each at least [`PROFILE_STEP_DEG`]
+/// beyond its own; 300W-LP went to 90° in finer steps, which costs more images than the
+/// cascades gained here.
+pub const PROFILE_YAWS_DEG: [f64; 4] = [30.0, 50.0, 70.0, 90.0];
+/// The least a profile turns a face further out, degrees.
+pub const PROFILE_STEP_DEG: f64 = 10.0;
+/// Size of a profiled face's box in its crop, pixels: about the shared photos' own faces.
+pub const PROFILE_FACE_PX: f64 = 160.0;
+
+/// The yaws (radians) to turn a face of yaw `yaw` to: further out on its own side only — turned
+/// back towards the camera, the side the photo hides would show a copy of what hid it — and to
+/// both sides for a face that looks nearly straight on.
+pub fn outward_yaws(yaw: f64) -> Vec<f64> {
+    let own = yaw.abs().to_degrees();
+    let sides: &[f64] = if own < PROFILE_STEP_DEG {
+        &[1.0, -1.0]
+    } else if yaw > 0.0 {
+        &[1.0]
+    } else {
+        &[-1.0]
+    };
+    PROFILE_YAWS_DEG
+        .iter()
+        .filter(|&&t| t >= own + PROFILE_STEP_DEG)
+        .flat_map(|&t| sides.iter().map(move |s| (s * t).to_radians()))
+        .collect()
+}
+
 /// A turned face before it becomes a [`FaceSample`].
 struct Rendered {
     pixels: Vec<u8>,

@@ -22,13 +22,17 @@ use crate::align::{ErtScratch, FaceBox, Point2, ShapePredictor};
 use crate::image::GrayImage;
 use crate::model::Params;
 
+/// How many of the landmark cascade's last stages run again from PARM's landmarks for L2d.
+pub const JOINT_ERT_STAGES: usize = 5;
+
 /// PARM, then the joint refinement.
 #[derive(Debug, Clone, Copy)]
 pub struct ParmJoint<'a> {
     pub cascade: Cascade<'a>,
     pub solver: &'a JointSolver,
     /// The first ERT stage run from PARM's landmarks for L2d when PARM ran every stage (chosen
-    /// on validation: the last 5 of dlib's 15 stages give better 2D landmarks than all 15).
+    /// on validation: the cascade's last 5 stages give better 2D landmarks than all of them, for
+    /// dlib's 15 stages and for facetrack's own 10).
     pub ert_first_stage: usize,
     /// Average the estimates with those of the mirrored image.
     pub mirror: bool,
@@ -66,7 +70,10 @@ impl<'a> ParmJoint<'a> {
         Self {
             cascade,
             solver,
-            ert_first_stage: 10,
+            ert_first_stage: cascade
+                .predictor
+                .num_stages()
+                .saturating_sub(JOINT_ERT_STAGES),
             mirror: true,
         }
     }

@@ -20,6 +20,9 @@ use crate::align::{FaceBox, ShapePredictor};
 use crate::fit::warm_start::box_around;
 use crate::model::{MorphableModel, Params};
 
+/// |yaw| (radians, 45°) from which a training face counts as turned far round.
+pub const LARGE_YAW: f64 = std::f64::consts::FRAC_PI_4;
+
 #[derive(Debug, Clone)]
 pub struct TrainConfig {
     pub kind: RegressorKind,
@@ -31,6 +34,9 @@ pub struct TrainConfig {
     /// Perturbed ground-truth starts per training face.
     pub warm_starts: usize,
     pub hide_invisible: bool,
+    /// Starts for faces turned beyond [`LARGE_YAW`], as a multiple of a face's: one linear map
+    /// serves every pose, and with a face in seven that far round, the frontal faces set it.
+    pub large_yaw_weight: usize,
     /// Ridge weights tried at each stage (relative to the sample count).
     pub lambdas: Vec<f64>,
     pub seed: u64,
@@ -46,6 +52,7 @@ impl Default for TrainConfig {
             cold_starts: 3,
             warm_starts: 3,
             hide_invisible: true,
+            large_yaw_weight: 1,
             lambdas: vec![1e-3, 1e-2, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0],
             seed: 7,
         }
@@ -154,7 +161,12 @@ pub fn make_starts(
     for (i, f) in faces.iter().enumerate() {
         let b = f.face_box;
         let side = ((b.right - b.left) * (b.bottom - b.top)).sqrt();
-        for c in 0..cfg.cold_starts {
+        let weight = if f.truth.yaw().abs() >= LARGE_YAW {
+            cfg.large_yaw_weight.max(1)
+        } else {
+            1
+        };
+        for c in 0..cfg.cold_starts * weight {
             let jb = if jitter && c > 0 {
                 let (dx, dy) = (
                     BOX_JITTER_CENTRE * side * normal(rng),

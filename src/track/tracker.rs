@@ -138,6 +138,10 @@ impl TrackStatus {
 pub struct TrackerModels {
     pub model: MorphableModel,
     pub predictor: ShapePredictor,
+    /// The cascade the expression controls read the eyelids and inner lips with when it is not
+    /// the M1 (`None`: the M1's). dlib's, trained on hand-annotated eyelids, follows a blink; a
+    /// cascade taught the 3D model's landmarks learned the model's eyes, which hardly close.
+    pub eyelids: Option<ShapePredictor>,
     /// PCLM (Gauss-Newton; the same from any start).
     pub pclm: ParamUpdate,
     /// PRM and PARM trained from warm starts (`prm_track.bin`, `parm_track.bin`).
@@ -151,6 +155,11 @@ pub struct TrackerModels {
 }
 
 impl TrackerModels {
+    /// The cascade the expression controls read the eyelids and inner lips with.
+    pub fn eyelid_cascade(&self) -> &ShapePredictor {
+        self.eyelids.as_ref().unwrap_or(&self.predictor)
+    }
+
     pub fn update(&self, method: TrackMethod) -> &ParamUpdate {
         match method {
             TrackMethod::Pclm => &self.pclm,
@@ -410,7 +419,7 @@ impl Tracker {
             filter: OneEuroFilter::new(FILTER_SETTINGS),
             channels: vec![0.0; Params::N_POSE + n_id + n_exp],
             x: vec![0.0; 2 * nl],
-            meter: ControlMeter::new(&models.model, &models.predictor),
+            meter: ControlMeter::new(&models.model, models.eyelid_cascade()),
             identity: IdentityLock::new(n_id),
             settings: TrackSettings {
                 stages: settings.stages.clamp(1, models.predictor.num_stages()),
@@ -930,7 +939,7 @@ impl Tracker {
             self.meter
                 .raw(
                     &models.model,
-                    &models.predictor,
+                    models.eyelid_cascade(),
                     &self.gray,
                     &face_box,
                     &out.params,
