@@ -1,6 +1,7 @@
 //! Speed of the PARM framework per face, single-threaded: PCLM, PRM and PARM over dlib's ERT
-//! stages at 5, 7 and all 15 stages, and PARM followed by the joint 2D/3D refinement, from the cold start in the ground-truth box, on 50 held-out
-//! AFLW2000-3D faces (decoded before anything is timed).
+//! stages at 5, 7 and all 15 stages, and PARM followed by the joint 2D/3D refinement; facetrack's
+//! own cascade (ert3d) alone and under PARM at all its 10 stages; each from the cold start in the
+//! ground-truth box, on 50 held-out AFLW2000-3D faces (decoded before anything is timed).
 //!
 //!     cargo bench --bench fit
 
@@ -41,22 +42,8 @@ fn main() {
         let cascade = Cascade::new(&model, &predictor, update);
         let mut scratch = cascade.scratch();
         for stages in [5, 7, 15] {
-            let mut i = 0;
             group.bench_function(BenchmarkId::new(*name, stages), |b| {
-                b.iter(|| {
-                    let f = &faces[i % faces.len()];
-                    i += 1;
-                    let mut p = cascade.cold_start(&f.face_box);
-                    let r = cascade.fit(
-                        &f.image,
-                        &f.face_box,
-                        &mut p,
-                        stages,
-                        &mut scratch,
-                        |_, _, _| {},
-                    );
-                    black_box((r.is_ok(), p.s()))
-                })
+                cold_fits(b, &cascade, &mut scratch, &faces, stages)
             });
         }
     }
@@ -75,6 +62,46 @@ fn main() {
             black_box((r.is_ok(), p.s()))
         })
     });
+
+    // facetrack's own cascade, alone from its mean shape and under PARM (its own regressors).
+    let ert3d = facetrack::align::ert_file::read_cascade(&common::read("ert3d.bin"))
+        .expect("models/ert3d.bin");
+    let n = ert3d.num_landmarks();
+    let mut out = vec![[0.0; 2]; n];
+    let mut ert_scratch = ert3d.scratch();
+    let mut i = 0;
+    group.bench_function(BenchmarkId::new("ert3d", ert3d.num_stages()), |b| {
+        b.iter(|| {
+            let f = &faces[i % faces.len()];
+            i += 1;
+            let r = ert3d.predict(&f.image, &f.face_box, &mut out, &mut ert_scratch);
+            black_box((r.is_ok(), out[0]))
+        })
+    });
+    let parm3d = ParamUpdate::Regression(common::regressors("parm_ert3d.bin"));
+    let cascade = Cascade::new(&model, &ert3d, &parm3d);
+    let mut scratch = cascade.scratch();
+    group.bench_function(BenchmarkId::new("parm_ert3d", ert3d.num_stages()), |b| {
+        cold_fits(b, &cascade, &mut scratch, &faces, usize::MAX)
+    });
     group.finish();
     c.final_summary();
+}
+
+/// Times fits of `stages` stages from the cold start in the ground-truth box, face after face.
+fn cold_fits(
+    b: &mut criterion::Bencher<'_>,
+    cascade: &Cascade<'_>,
+    scratch: &mut facetrack::fit::FitScratch,
+    faces: &[facetrack::fit::training_set::FaceSample],
+    stages: usize,
+) {
+    let mut i = 0;
+    b.iter(|| {
+        let f = &faces[i % faces.len()];
+        i += 1;
+        let mut p = cascade.cold_start(&f.face_box);
+        let r = cascade.fit(&f.image, &f.face_box, &mut p, stages, scratch, |_, _, _| {});
+        black_box((r.is_ok(), p.s()))
+    })
 }

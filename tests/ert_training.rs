@@ -34,14 +34,7 @@ fn config() -> ErtTrainConfig {
 }
 
 fn ert_faces(faces: &[FaceSample]) -> Vec<ErtFace<'_>> {
-    faces
-        .iter()
-        .map(|f| ErtFace {
-            image: &f.image,
-            rect: f.face_box,
-            target: &f.points,
-        })
-        .collect()
+    faces.iter().map(FaceSample::ert_face).collect()
 }
 
 /// Mean NME over `faces` of the cascade run from its mean shape, after `stages` stages.

@@ -406,11 +406,31 @@ impl ShapePredictor {
                 leaves.len()
             )));
         }
+        Ok(Self::assemble(
+            initial,
+            stages,
+            depth,
+            blocks_per_leaf,
+            splits,
+            leaves,
+        ))
+    }
+
+    /// The evaluator over checked parts; the derived sizes are computed here.
+    fn assemble(
+        initial: Vec<f32>,
+        stages: Vec<Stage>,
+        depth: usize,
+        blocks_per_leaf: usize,
+        splits: Vec<Split>,
+        leaves: Vec<Block>,
+    ) -> Self {
         let (initial_centred, initial_sigma) = centre(&initial);
-        Ok(Self {
+        let splits_per_tree = (1usize << depth) - 1;
+        Self {
             max_features: stages.iter().map(|s| s.anchors.len()).max().unwrap_or(0),
             max_trees: stages.iter().map(|s| s.num_trees).max().unwrap_or(0),
-            num_landmarks,
+            num_landmarks: initial.len() / 2,
             initial,
             initial_centred,
             initial_sigma,
@@ -421,7 +441,7 @@ impl ShapePredictor {
             blocks_per_leaf,
             splits,
             leaves,
-        })
+        }
     }
 
     /// A cascade held in memory (facetrack's own, read from its file): the mean shape in
@@ -503,27 +523,14 @@ impl ShapePredictor {
         if u32::try_from(leaves.len()).is_err() {
             return Err(format!("{} leaf blocks (more than 2^32)", leaves.len()));
         }
-        let (initial_centred, initial_sigma) = centre(&initial);
-        Ok(Self {
-            max_features: stages.iter().map(|s| s.anchors.len()).max().unwrap_or(0),
-            max_trees: stages.iter().map(|s| s.num_trees).max().unwrap_or(0),
-            num_landmarks,
+        Ok(Self::assemble(
             initial,
-            initial_centred,
-            initial_sigma,
             stages,
             depth,
-            splits_per_tree,
-            leaves_per_tree,
             blocks_per_leaf,
             splits,
             leaves,
-        })
-    }
-
-    /// The mean shape, box-normalised, interleaved x, y: where the cascade starts.
-    pub fn mean_shape(&self) -> &[f32] {
-        &self.initial
+        ))
     }
 
     /// Number of cascade stages (15 for dlib's 68-point model).

@@ -172,14 +172,7 @@ fn train_fold_ert(
         recipe.profiles,
         recipe.mirror,
     );
-    let ert_faces: Vec<ErtFace<'_>> = faces
-        .iter()
-        .map(|f| ErtFace {
-            image: &f.image,
-            rect: f.face_box,
-            target: &f.points,
-        })
-        .collect();
+    let ert_faces: Vec<ErtFace<'_>> = faces.iter().map(FaceSample::ert_face).collect();
     note!(
         "fold {}/{k}: training the landmark cascade on {} faces",
         fold + 1,

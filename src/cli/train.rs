@@ -595,14 +595,7 @@ fn train_landmarks(args: &TrainArgs, model: &MorphableModel) -> Result<()> {
         cfg.feature_pool,
         cfg.basis
     );
-    let faces: Vec<ErtFace<'_>> = train
-        .iter()
-        .map(|f| ErtFace {
-            image: &f.image,
-            rect: f.face_box,
-            target: &f.points,
-        })
-        .collect();
+    let faces: Vec<ErtFace<'_>> = train.iter().map(FaceSample::ert_face).collect();
     let started = std::time::Instant::now();
     let progress = Mutex::new(Progress::new(
         "growing trees",

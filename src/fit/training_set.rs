@@ -57,6 +57,15 @@ impl FaceSample {
         })
     }
 
+    /// This face as a landmark cascade learns from it: picture, box and true landmarks.
+    pub fn ert_face(&self) -> crate::align::ert_training::ErtFace<'_> {
+        crate::align::ert_training::ErtFace {
+            image: &self.image,
+            rect: self.face_box,
+            target: &self.points,
+        }
+    }
+
     /// Mean landmark error over all points, divided by [`Self::norm`] (the paper's NMEA for one
     /// face).
     pub fn nme(&self, x: &[f64]) -> f64 {
