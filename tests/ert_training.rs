@@ -28,6 +28,7 @@ fn config() -> ErtTrainConfig {
         stages: 4,
         trees: 40,
         oversampling: 5,
+        tracking_starts: 2,
         basis: 20,
         ..ErtTrainConfig::default()
     }
@@ -99,6 +100,7 @@ fn a_damaged_cascade_file_is_refused() {
         stages: 1,
         trees: 3,
         oversampling: 1,
+        tracking_starts: 0,
         ..config()
     };
     let bytes = train_ert(&ert_faces(&faces[..20]), &cfg, |_| {}, || {})

@@ -42,6 +42,11 @@ pub struct ErtTrainConfig {
     pub padding: f64,
     /// Dimensions of each stage's residual basis.
     pub basis: usize,
+    /// Of each face's starting shapes, how many are its own landmarks moved by a random
+    /// similarity transform, as a tracked face starts from the last frame's fit.
+    pub tracking_starts: usize,
+    /// The standard deviations of that move.
+    pub tracking_motion: StartMotion,
     pub seed: u64,
 }
 
@@ -58,8 +63,57 @@ impl Default for ErtTrainConfig {
             lambda: 0.1,
             padding: 0.1,
             basis: 40,
+            tracking_starts: 8,
+            tracking_motion: StartMotion::default(),
             seed: 11,
         }
+    }
+}
+
+/// How far a tracking start is moved from the truth: standard deviations of the shift (box
+/// widths), of the log scale and of the rotation (radians).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StartMotion {
+    pub shift: f64,
+    pub log_scale: f64,
+    pub rotation: f64,
+}
+
+impl Default for StartMotion {
+    /// About a fast head's motion between two frames.
+    fn default() -> Self {
+        Self {
+            shift: 0.05,
+            log_scale: 0.05,
+            rotation: 5f64.to_radians(),
+        }
+    }
+}
+
+/// `shape` moved about its centre by a random rotation, scale and shift, appended to `out`.
+fn moved_shape(shape: &[f32], motion: &StartMotion, rng: &mut StdRng, out: &mut Vec<f32>) {
+    let mut normal = || {
+        // Box–Muller: one standard normal from two uniforms.
+        let u: f64 = rng.random_range(f64::EPSILON..1.0);
+        let v: f64 = rng.random();
+        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+    };
+    let (angle, scale) = (
+        motion.rotation * normal(),
+        (motion.log_scale * normal()).exp(),
+    );
+    let (dx, dy) = (motion.shift * normal(), motion.shift * normal());
+    let n = (shape.len() / 2) as f64;
+    let (mut cx, mut cy) = (0.0f64, 0.0f64);
+    for q in shape.chunks_exact(2) {
+        cx += f64::from(q[0]) / n;
+        cy += f64::from(q[1]) / n;
+    }
+    let (c, sn) = (scale * angle.cos(), scale * angle.sin());
+    for q in shape.chunks_exact(2) {
+        let (x, y) = (f64::from(q[0]) - cx, f64::from(q[1]) - cy);
+        out.push((c * x - sn * y + cx + dx) as f32);
+        out.push((sn * x + c * y + cy + dy) as f32);
     }
 }
 
@@ -146,6 +200,9 @@ pub fn train_ert(
             starts.face.push(i as u32);
             if j == 0 || faces.len() == 1 {
                 starts.shape.extend_from_slice(&mean);
+            } else if j > cfg.oversampling - 1 - cfg.tracking_starts {
+                let own = &targets[i * coords..(i + 1) * coords];
+                moved_shape(own, &cfg.tracking_motion, &mut rng, &mut starts.shape);
             } else {
                 let mut k = rng.random_range(0..faces.len() - 1);
                 if k >= i {
@@ -206,6 +263,9 @@ fn check(faces: &[ErtFace<'_>], cfg: &ErtTrainConfig) -> Result<(), ErtTrainErro
     }
     if cfg.oversampling == 0 || cfg.split_tests == 0 || cfg.basis == 0 {
         return bad("oversampling, split tests and basis must be at least 1");
+    }
+    if cfg.tracking_starts >= cfg.oversampling {
+        return bad("the tracking starts must leave the mean shape its start");
     }
     if !(cfg.nu > 0.0 && cfg.nu <= 1.0 && cfg.lambda > 0.0 && cfg.padding >= 0.0) {
         return bad("nu must be in (0, 1], lambda positive, padding not negative");

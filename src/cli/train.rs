@@ -102,6 +102,10 @@ pub struct TrainArgs {
     /// Dimensions of each landmark-cascade stage's residual basis (its leaves' coefficients).
     #[arg(long, default_value_t = 40)]
     basis: usize,
+    /// Of the landmark cascade's starting shapes per face, how many are its own landmarks moved
+    /// as a tracked face's start is (5 % shift and scale, 5° rotation).
+    #[arg(long, default_value_t = 8)]
+    tracking_starts: usize,
     /// The face model (default: the search order).
     #[arg(long)]
     model: Option<PathBuf>,
@@ -559,6 +563,7 @@ fn ert_config(args: &TrainArgs) -> ErtTrainConfig {
         trees: args.ert_trees,
         oversampling: args.oversampling,
         basis: args.basis,
+        tracking_starts: args.tracking_starts,
         seed: args.seed,
         ..ErtTrainConfig::default()
     }
