@@ -1,7 +1,8 @@
-//! Training an ensemble-of-regression-trees landmark cascade (Kazemi & Sullivan, CVPR 2014, §2.3:
-//! each stage a gradient-boosted sum of depth-d trees on shape-indexed pixel differences, the
-//! feature pixels anchored at the nearest mean-shape landmark and carried by the similarity
-//! transform to the current shape; split pairs drawn with the prior exp(−‖u − v‖/λ), Eq. 9).
+//! Training an ensemble-of-regression-trees landmark cascade (Kazemi & Sullivan, "One Millisecond
+//! Face Alignment with an Ensemble of Regression Trees", CVPR 2014): each stage a gradient-boosted
+//! sum of depth-d trees on shape-indexed pixel differences, the feature pixels anchored at the
+//! nearest mean-shape landmark and carried by the similarity transform to the current shape, and
+//! split pairs drawn with the paper's exponential prior on their distance, exp(−‖u − v‖/λ).
 //!
 //! This is facetrack's own M1, and it differs from dlib's in what it is taught and how it stores
 //! it. Its targets are the 68 landmarks of the 3D model projected, the jaw where the model puts
@@ -626,7 +627,8 @@ impl TreeFit<'_> {
         f32::from(f[usize::from(a)]) - f32::from(f[usize::from(b)]) > th
     }
 
-    /// A random pair of feature pixels, near pairs preferred (Eq. 9), and a threshold.
+    /// A random pair of feature pixels, near pairs preferred (the distance prior), and a
+    /// threshold.
     fn random_split(&self, rng: &mut StdRng) -> TreeSplit {
         let p = self.pool_size;
         loop {

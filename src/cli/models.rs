@@ -92,7 +92,7 @@ pub fn load_landmark_cascade(explicit: Option<&Path>) -> Result<ShapePredictor> 
 }
 
 /// facetrack's own landmark cascade, `ert3d.bin`.
-pub fn load_own_cascade(explicit: Option<&Path>) -> Result<ShapePredictor> {
+fn load_own_cascade(explicit: Option<&Path>) -> Result<ShapePredictor> {
     load(
         explicit,
         ERT_FILE,
