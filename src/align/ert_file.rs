@@ -180,12 +180,11 @@ impl TrainedErt {
                 let mut out = Vec::with_capacity(s.leaves.len() / dims.max(1) * coords);
                 for q in s.leaves.chunks_exact(dims.max(1)) {
                     let mut leaf = vec![0.0f32; coords];
-                    for (d, &qd) in q.iter().enumerate() {
-                        let v = f32::from(qd) * s.scale;
-                        for (l, &b) in leaf.iter_mut().zip(&s.basis[d * coords..(d + 1) * coords]) {
-                            *l += v * b;
-                        }
-                    }
+                    add_along(
+                        &s.basis,
+                        q.iter().map(|&qd| f32::from(qd) * s.scale),
+                        &mut leaf,
+                    );
                     out.extend_from_slice(&leaf);
                 }
                 out
@@ -204,6 +203,17 @@ impl TrainedErt {
             .collect();
         ShapePredictor::from_parts(self.initial.clone(), self.depth, &parts)
             .map_err(ErtFileError::Inconsistent)
+    }
+}
+
+/// `shape += Σ_d coefs[d] · basis[d]`: a move given in a stage's basis (`basis` row-major, one
+/// row a direction), as training applies it and as a leaf is multiplied out.
+pub(crate) fn add_along(basis: &[f32], coefs: impl IntoIterator<Item = f32>, shape: &mut [f32]) {
+    let coords = shape.len();
+    for (row, c) in basis.chunks_exact(coords).zip(coefs) {
+        for (v, &b) in shape.iter_mut().zip(row) {
+            *v += c * b;
+        }
     }
 }
 

@@ -19,7 +19,7 @@ use rayon::prelude::*;
 use thiserror::Error;
 
 use super::ert::{FaceBox, Point2};
-use super::ert_file::{TrainedErt, TrainedStage, TreeSplit};
+use super::ert_file::{TrainedErt, TrainedStage, TreeSplit, add_along};
 use crate::image::GrayImage;
 
 /// The cascade's shape and the boosting's settings.
@@ -396,13 +396,7 @@ fn train_stage(
         .shape
         .par_chunks_exact_mut(coords)
         .zip(moved.par_chunks_exact(dims))
-        .for_each(|(s, m)| {
-            for (d, &md) in m.iter().enumerate() {
-                for (sv, &b) in s.iter_mut().zip(&basis[d * coords..(d + 1) * coords]) {
-                    *sv += md * b;
-                }
-            }
-        });
+        .for_each(|(s, m)| add_along(&basis, m.iter().copied(), s));
 
     TrainedStage {
         anchors,

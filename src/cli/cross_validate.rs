@@ -11,7 +11,7 @@
 use anyhow::Result;
 
 use facetrack::align::ShapePredictor;
-use facetrack::align::ert_training::{ErtFace, ErtTrainConfig, train_ert};
+use facetrack::align::ert_training::{ErtFace, ErtTrainConfig};
 use facetrack::eval::metrics::{Report, YAW_BUCKETS, summarise};
 use facetrack::fit::training::{TrainConfig, train_cascade};
 use facetrack::fit::training_set::FaceSample;
@@ -20,7 +20,7 @@ use facetrack::model::MorphableModel;
 
 use super::eval::{StartArg, eval_ert, eval_model};
 use super::progress::Progress;
-use super::train::training_faces;
+use super::train::{grow_cascade, training_faces};
 
 /// What the recipe's knobs are, shared with a plain `train`.
 pub struct Recipe<'a> {
@@ -178,23 +178,7 @@ fn train_fold_ert(
         fold + 1,
         faces.len()
     );
-    let progress = std::sync::Mutex::new(Progress::new(
-        "landmark cascade",
-        (cfg.stages * cfg.trees) as u64,
-    ));
-    let ert = train_ert(
-        &ert_faces,
-        cfg,
-        |_| {},
-        || {
-            if let Ok(mut p) = progress.lock() {
-                p.inc();
-            }
-        },
-    )?;
-    if let Ok(p) = progress.into_inner() {
-        p.finish();
-    }
+    let ert = grow_cascade(&ert_faces, cfg, |_| {})?;
     Ok(ert.predictor()?)
 }
 

@@ -573,7 +573,7 @@ fn ert_config(args: &TrainArgs) -> ErtTrainConfig {
 /// images (all of them: its targets are landmarks, whose angles never contradict), and reports
 /// its validation NME alone, by |yaw|.
 fn train_landmarks(args: &TrainArgs, model: &MorphableModel) -> Result<()> {
-    use facetrack::align::ert_training::{ErtFace, train_ert};
+    use facetrack::align::ert_training::ErtFace;
     use facetrack::eval::metrics::summarise;
 
     let aflw = aflw_dir(&args.data)?;
@@ -602,31 +602,16 @@ fn train_landmarks(args: &TrainArgs, model: &MorphableModel) -> Result<()> {
     );
     let faces: Vec<ErtFace<'_>> = train.iter().map(FaceSample::ert_face).collect();
     let started = std::time::Instant::now();
-    let progress = Mutex::new(Progress::new(
-        "growing trees",
-        (cfg.stages * cfg.trees) as u64,
-    ));
+    // Printed after the bar, not through it.
     let mut lines = Vec::new();
-    let ert = train_ert(
-        &faces,
-        &cfg,
-        |r| {
-            lines.push(format!(
-                "  stage {:>2}: training error {:.4} → {:.4} box widths",
-                r.stage + 1,
-                r.error_before,
-                r.error_after
-            ))
-        },
-        || {
-            if let Ok(mut p) = progress.lock() {
-                p.inc();
-            }
-        },
-    )?;
-    if let Ok(p) = progress.into_inner() {
-        p.finish();
-    }
+    let ert = grow_cascade(&faces, &cfg, |r| {
+        lines.push(format!(
+            "  stage {:>2}: training error {:.4} → {:.4} box widths",
+            r.stage + 1,
+            r.error_before,
+            r.error_after
+        ))
+    })?;
     for l in &lines {
         note!("{l}");
     }
@@ -650,4 +635,26 @@ fn train_landmarks(args: &TrainArgs, model: &MorphableModel) -> Result<()> {
             .with_context(|| format!("cannot create {}", args.out.display()))?;
     }
     write(args, ERT_FILE, &bytes)
+}
+
+/// Trains a landmark cascade on `faces` with a progress bar over its trees; `on_stage` hears of
+/// each stage.
+pub(super) fn grow_cascade(
+    faces: &[facetrack::align::ert_training::ErtFace<'_>],
+    cfg: &ErtTrainConfig,
+    on_stage: impl FnMut(facetrack::align::ert_training::StageReport),
+) -> Result<facetrack::align::ert_file::TrainedErt> {
+    let progress = Mutex::new(Progress::new(
+        "growing trees",
+        (cfg.stages * cfg.trees) as u64,
+    ));
+    let ert = facetrack::align::ert_training::train_ert(faces, cfg, on_stage, || {
+        if let Ok(mut p) = progress.lock() {
+            p.inc();
+        }
+    })?;
+    if let Ok(p) = progress.into_inner() {
+        p.finish();
+    }
+    Ok(ert)
 }
