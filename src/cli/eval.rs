@@ -63,9 +63,10 @@ pub struct EvalArgs {
     /// parm+joint: start the refinement's shape from α = β = 0 instead of PARM's coefficients.
     #[arg(long)]
     joint_from_zero: bool,
-    /// parm+joint: the first ERT stage run from PARM's landmarks for the 2D landmarks.
-    #[arg(long, default_value_t = 10)]
-    joint_ert_from: usize,
+    /// parm+joint: the first ERT stage run from PARM's landmarks for the 2D landmarks (default:
+    /// the cascade's last 5 stages, as the tracker runs them).
+    #[arg(long)]
+    joint_ert_from: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -554,7 +555,7 @@ fn eval_joint(
     faces: &[FaceSample],
     stages: Option<usize>,
     config: JointConfig,
-    ert_from: usize,
+    ert_from: Option<usize>,
 ) -> Result<Vec<JointRow>> {
     let cascade = Cascade::new(model, predictor, update);
     let stages = stages
@@ -583,7 +584,9 @@ fn eval_joint(
         })
         .collect();
     let mut pipeline = ParmJoint::new(cascade, &solvers[3]);
-    pipeline.ert_first_stage = ert_from;
+    if let Some(k) = ert_from {
+        pipeline.ert_first_stage = k;
+    }
     let single = ParmJoint {
         mirror: false,
         ..pipeline

@@ -202,9 +202,23 @@ pub struct JointScratch {
     hps: Vec<f64>,
     h_full: Vec<f64>,
     g_full: Vec<f64>,
+    /// The identity held (tracking with the identity locked): the refinement then solves pose
+    /// and expression only.
+    held_id: Vec<f64>,
+    hold: bool,
 }
 
 impl JointScratch {
+    /// Holds the identity at `id` in the refinements that follow (the solver's `n_id` values
+    /// are read), or lets them solve it again with `None`. Allocates nothing.
+    pub fn hold_identity(&mut self, id: Option<&[f64]>) {
+        self.hold = id.is_some_and(|id| id.len() >= self.held_id.len());
+        if let (true, Some(id)) = (self.hold, id) {
+            let n = self.held_id.len();
+            self.held_id.copy_from_slice(&id[..n]);
+        }
+    }
+
     /// The 2D landmarks the last refinement fitted: the input, with the invisible silhouette
     /// points replaced by the 3D landmarks' `(u, v)` when the coarse-to-fine pose runs.
     pub fn targets_2d(&self) -> &[[f64; 2]] {
@@ -323,6 +337,8 @@ impl JointSolver {
             hps: vec![0.0; 6 * n],
             h_full: vec![0.0; (6 + n) * (6 + n)],
             g_full: vec![0.0; 6 + n],
+            held_id: vec![0.0; self.n_id],
+            hold: false,
         }
     }
 
@@ -348,6 +364,9 @@ impl JointSolver {
         if !self.config.start_from_fit {
             p.id_mut().fill(0.0);
             p.exp_mut().fill(0.0);
+        }
+        if s.hold {
+            p.id_mut().copy_from_slice(&s.held_id);
         }
         let inv_size2 = 1.0 / (face_size * face_size).max(f64::MIN_POSITIVE);
         for (t, uv) in s.l2.iter_mut().zip(l2d.chunks_exact(2)) {
@@ -724,6 +743,10 @@ impl JointSolver {
         for k in 0..nf {
             hf[k * nf + k] += 1e-9 * hf[k * nf + k].abs() + 1e-12;
         }
+        if s.hold {
+            // The identity is where it is held: its steps are 0.
+            fix_unknowns(hf, &mut s.g_full, nf, 6..6 + self.n_id, &[0.0; 0]);
+        }
         if !cholesky_solve(hf, &mut s.g_full, nf) {
             return;
         }
@@ -769,12 +792,39 @@ impl JointSolver {
                 }
             }
         }
+        if s.hold {
+            fix_unknowns(&mut s.h, &mut s.g, n, 0..self.n_id, &s.held_id);
+        }
         if !cholesky_solve(&mut s.h, &mut s.g, n) {
             return;
         }
         let (id, exp) = s.g.split_at(self.n_id);
         p.id_mut().copy_from_slice(id);
         p.exp_mut().copy_from_slice(exp);
+    }
+}
+
+/// Fixes the unknowns `fixed` of the symmetric system `h x = g` (`n × n`, lower triangle read) at
+/// `values` (0 where `values` is empty): their columns move to the right-hand side and their rows
+/// become `x_k = value`, so the solve gives the others' best values with these held.
+fn fix_unknowns(
+    h: &mut [f64],
+    g: &mut [f64],
+    n: usize,
+    fixed: std::ops::Range<usize>,
+    values: &[f64],
+) {
+    let value = |k: usize| values.get(k - fixed.start).copied().unwrap_or(0.0);
+    for j in fixed.end..n {
+        for k in fixed.clone() {
+            g[j] -= h[j * n + k] * value(k);
+            h[j * n + k] = 0.0;
+        }
+    }
+    for k in fixed.clone() {
+        h[k * n..k * n + k].fill(0.0);
+        h[k * n + k] = 1.0;
+        g[k] = value(k);
     }
 }
 
@@ -896,5 +946,59 @@ mod solve_tests {
             // The f32 basis and the tiny prior leave ~1e-4.
             assert!(err < 1e-3, "weights {a} {b}: {err}");
         }
+    }
+
+    #[test]
+    fn a_held_identity_stays_and_pose_and_expression_are_fitted_to_it() {
+        let m = model();
+        let solver = JointSolver::new(&m, 40, 10, JointConfig::default());
+        let mut s = solver.scratch();
+        let mut t = Params::zeros(40, 10);
+        t.as_mut_slice()[..6].copy_from_slice(&[0.0015, 0.1, 0.3, -0.05, 320.0, 240.0]);
+        for (k, v) in t.as_mut_slice()[6..].iter_mut().enumerate() {
+            *v = ((k * 37 % 11) as f64 - 5.0) / 5.0;
+        }
+        let (mut l2, mut l3) = (vec![0.0; 136], vec![0.0; 204]);
+        m.project_landmarks(&t, &mut l2);
+        m.landmarks_3d(&t, &mut l3);
+        let start = |t: &Params| {
+            let mut p = t.clone();
+            p.set_yaw(t.yaw() + 0.1);
+            p.set_tx(t.tx() + 3.0);
+            p.exp_mut().fill(0.0);
+            p
+        };
+        let error = |p: &Params| {
+            let mut x = vec![0.0; 136];
+            m.project_landmarks(p, &mut x);
+            x.iter().zip(&l2).map(|(a, b)| (a - b).abs()).sum::<f64>() / 136.0
+        };
+
+        // Held at the truth's identity: the identity is kept bit for bit, and the pose and
+        // expression come back.
+        let mut p = start(&t);
+        s.hold_identity(Some(t.id()));
+        solver.refine(&l2, &l3, 200.0, &mut p, &mut s).unwrap();
+        assert_eq!(p.id(), t.id());
+        assert!(
+            (p.yaw() - t.yaw()).abs() < 0.01,
+            "yaw {} for {}",
+            p.yaw(),
+            t.yaw()
+        );
+        assert!(error(&p) < 0.1 * error(&start(&t)), "{}", error(&p));
+
+        // Held at another identity (the mean face): it stays there, where a free solve moves it.
+        let mut mean_start = start(&t);
+        mean_start.id_mut().fill(0.0);
+        let mut free = mean_start.clone();
+        s.hold_identity(None);
+        solver.refine(&l2, &l3, 200.0, &mut free, &mut s).unwrap();
+        assert!(free.id().iter().any(|&v| v.abs() > 0.1), "{:?}", free.id());
+        let mut held = mean_start.clone();
+        s.hold_identity(Some(&[0.0; 40]));
+        solver.refine(&l2, &l3, 200.0, &mut held, &mut s).unwrap();
+        assert!(held.id().iter().all(|&v| v == 0.0));
+        assert!(error(&held) < error(&mean_start));
     }
 }

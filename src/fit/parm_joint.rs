@@ -195,13 +195,12 @@ impl<'a> ParmJoint<'a> {
         s: &mut ParmJointScratch,
     ) -> Result<JointWeights, FitError> {
         self.landmarks(image, face_box, p, stages, s)?;
+        // A held identity stays: the refinement then fits pose and expression to it.
+        let held = s.fit.holds_identity().then_some(s.parm.id());
+        s.joint.hold_identity(held);
         let weights = self
             .solver
             .refine(&s.l2d, &s.l3d, face_size(face_box), p, &mut s.joint)?;
-        if s.fit.holds_identity() {
-            // The refinement solves identity with pose and expression; a held identity stays.
-            p.id_mut().copy_from_slice(s.parm.id());
-        }
         Ok(weights)
     }
 }

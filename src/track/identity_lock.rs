@@ -5,8 +5,9 @@
 //! someone else.
 //!
 //! Off by default: PARM's and PRM's tracking cascades never move the identity (they were trained
-//! from starts with the true identity), so their tracks hold the first fit's identity already, and
-//! where it does move (PCLM, the joint refinement) holding it measured worse on the shared clips
+//! from starts with the true identity), so their tracks hold the first fit's identity already.
+//! Where it does move (the joint refinement and PCLM), holding it lowers the landmark jitter but
+//! moves the noise into the expression, and the shared clips' error rises a little
 //! (docs/identity_lock.md).
 
 /// Confident frames averaged before the identity is held: one second at 30 fps.
