@@ -21,6 +21,10 @@ use facetrack::fit::{Cascade, ParamUpdate, RegressorCascade};
 use facetrack::image::GrayImage;
 use facetrack::model::{MorphableModel, Params};
 
+#[path = "shared/reference.rs"]
+mod reference;
+use reference::reference_landmarks;
+
 const STEP: u64 = 5;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -92,19 +96,7 @@ fn faces(
     n_id: usize,
     n_exp: usize,
 ) -> Result<Vec<FaceSample>, Box<dyn std::error::Error>> {
-    let mut reference: HashMap<u64, Vec<[f64; 2]>> = HashMap::new();
-    for line in std::fs::read_to_string(dir.join("ref_3ddfa.jsonl"))?.lines() {
-        let v: serde_json::Value = serde_json::from_str(line)?;
-        if let (Some(f), Some(pts)) = (v["frame"].as_u64(), v["landmarks_2d"].as_array()) {
-            let pts: Vec<[f64; 2]> = pts
-                .iter()
-                .filter_map(|p| Some([p[0].as_f64()?, p[1].as_f64()?]))
-                .collect();
-            if pts.len() == 68 {
-                reference.insert(f, pts);
-            }
-        }
-    }
+    let reference = reference_landmarks(dir)?;
     let mut fits: HashMap<u64, Params> = HashMap::new();
     let mut csv = csv::Reader::from_path(dir.join("track.csv"))?;
     let header = csv.headers()?.clone();

@@ -11,7 +11,6 @@
 //!
 //! (default: all ten clips of `../shared/data/video/`).
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use facetrack::align::detect::square_box_around;
@@ -22,6 +21,10 @@ use facetrack::fit::training_set::bbox_norm;
 use facetrack::fit::{Cascade, ParamUpdate, RegressorCascade};
 use facetrack::image::GrayImage;
 use facetrack::model::MorphableModel;
+
+#[path = "shared/reference.rs"]
+mod reference;
+use reference::reference_landmarks;
 
 type Error = Box<dyn std::error::Error>;
 
@@ -106,24 +109,6 @@ fn print_rows(figures: &[Figures]) {
     }
 }
 
-/// The reference's landmarks of every frame it found a face in.
-fn reference(dir: &Path) -> Result<HashMap<u64, Vec<[f64; 2]>>, Error> {
-    let mut out = HashMap::new();
-    for line in std::fs::read_to_string(dir.join("ref_3ddfa.jsonl"))?.lines() {
-        let v: serde_json::Value = serde_json::from_str(line)?;
-        if let (Some(f), Some(pts)) = (v["frame"].as_u64(), v["landmarks_2d"].as_array()) {
-            let pts: Vec<[f64; 2]> = pts
-                .iter()
-                .filter_map(|p| Some([p[0].as_f64()?, p[1].as_f64()?]))
-                .collect();
-            if pts.len() == 68 {
-                out.insert(f, pts);
-            }
-        }
-    }
-    Ok(out)
-}
-
 /// The figures of each row of [`ROWS`], averaged over the clip's sampled frames.
 fn clip_figures(
     dir: &Path,
@@ -132,7 +117,7 @@ fn clip_figures(
     solver: &JointSolver,
     joint: &mut JointScratch,
 ) -> Result<Vec<Figures>, Error> {
-    let reference = reference(dir)?;
+    let reference = reference_landmarks(dir)?;
     let mut source = VideoSource::open(&dir.join(format!("{clip}.mp4")))?;
     let mut frame = Frame::default();
     let mut gray = GrayImage::default();

@@ -901,6 +901,20 @@ mod solve_tests {
         MorphableModel::from_bytes(&std::fs::read(path).unwrap()).unwrap()
     }
 
+    /// A face with 40 identity and 10 expression coefficients at `yaw`, and its 2D and 3D
+    /// landmarks.
+    fn truth_and_landmarks(m: &MorphableModel, yaw: f64) -> (Params, Vec<f64>, Vec<f64>) {
+        let mut t = Params::zeros(40, 10);
+        t.as_mut_slice()[..6].copy_from_slice(&[0.0015, 0.1, yaw, -0.05, 320.0, 240.0]);
+        for (k, v) in t.as_mut_slice()[6..].iter_mut().enumerate() {
+            *v = ((k * 37 % 11) as f64 - 5.0) / 5.0;
+        }
+        let (mut l2, mut l3) = (vec![0.0; 136], vec![0.0; 204]);
+        m.project_landmarks(&t, &mut l2);
+        m.landmarks_3d(&t, &mut l3);
+        (t, l2, l3)
+    }
+
     #[test]
     fn shape_solve_is_exact_at_the_true_pose() {
         let m = model();
@@ -911,14 +925,7 @@ mod solve_tests {
         };
         let solver = JointSolver::new(&m, 40, 10, config);
         let mut s = solver.scratch();
-        let mut t = Params::zeros(40, 10);
-        t.as_mut_slice()[..6].copy_from_slice(&[0.0015, 0.1, 0.6, -0.05, 320.0, 240.0]);
-        for (k, v) in t.as_mut_slice()[6..].iter_mut().enumerate() {
-            *v = ((k * 37 % 11) as f64 - 5.0) / 5.0;
-        }
-        let (mut l2, mut l3) = (vec![0.0; 136], vec![0.0; 204]);
-        m.project_landmarks(&t, &mut l2);
-        m.landmarks_3d(&t, &mut l3);
+        let (t, l2, l3) = truth_and_landmarks(&m, 0.6);
         for (tg, uv) in s.l2.iter_mut().zip(l2.chunks_exact(2)) {
             *tg = [uv[0], uv[1]];
         }
@@ -953,14 +960,7 @@ mod solve_tests {
         let m = model();
         let solver = JointSolver::new(&m, 40, 10, JointConfig::default());
         let mut s = solver.scratch();
-        let mut t = Params::zeros(40, 10);
-        t.as_mut_slice()[..6].copy_from_slice(&[0.0015, 0.1, 0.3, -0.05, 320.0, 240.0]);
-        for (k, v) in t.as_mut_slice()[6..].iter_mut().enumerate() {
-            *v = ((k * 37 % 11) as f64 - 5.0) / 5.0;
-        }
-        let (mut l2, mut l3) = (vec![0.0; 136], vec![0.0; 204]);
-        m.project_landmarks(&t, &mut l2);
-        m.landmarks_3d(&t, &mut l3);
+        let (t, l2, l3) = truth_and_landmarks(&m, 0.3);
         let start = |t: &Params| {
             let mut p = t.clone();
             p.set_yaw(t.yaw() + 0.1);
