@@ -23,6 +23,10 @@
 //!
 //! Residuals are divided by a face size (pixels), so the prior weights do not depend on the image
 //! resolution.
+//!
+//! While tracking with the identity locked, both solves fix the identity's unknowns at the held
+//! values ([`JointScratch::hold_identity`]): the pose and expression are then the best ones for the
+//! identity the tracker reports.
 
 use nalgebra::{Matrix3, Matrix6, Vector3, Vector6};
 use serde::{Deserialize, Serialize};
