@@ -400,23 +400,11 @@ impl ShapePredictor {
             }
         }
 
-        if u32::try_from(leaves.len()).is_err() {
-            return Err(unsupported(format!(
-                "{} leaf blocks (more than 2^32)",
-                leaves.len()
-            )));
-        }
-        Ok(Self::assemble(
-            initial,
-            stages,
-            depth,
-            blocks_per_leaf,
-            splits,
-            leaves,
-        ))
+        Self::assemble(initial, stages, depth, blocks_per_leaf, splits, leaves).map_err(unsupported)
     }
 
-    /// The evaluator over checked parts; the derived sizes are computed here.
+    /// The evaluator over checked parts; the derived sizes are computed here. Refuses more leaf
+    /// blocks than the evaluator's 32-bit offsets reach.
     fn assemble(
         initial: Vec<f32>,
         stages: Vec<Stage>,
@@ -424,10 +412,13 @@ impl ShapePredictor {
         blocks_per_leaf: usize,
         splits: Vec<Split>,
         leaves: Vec<Block>,
-    ) -> Self {
+    ) -> Result<Self, String> {
+        if u32::try_from(leaves.len()).is_err() {
+            return Err(format!("{} leaf blocks (more than 2^32)", leaves.len()));
+        }
         let (initial_centred, initial_sigma) = centre(&initial);
         let splits_per_tree = (1usize << depth) - 1;
-        Self {
+        Ok(Self {
             max_features: stages.iter().map(|s| s.anchors.len()).max().unwrap_or(0),
             max_trees: stages.iter().map(|s| s.num_trees).max().unwrap_or(0),
             num_landmarks: initial.len() / 2,
@@ -441,7 +432,7 @@ impl ShapePredictor {
             blocks_per_leaf,
             splits,
             leaves,
-        }
+        })
     }
 
     /// A cascade held in memory (facetrack's own, read from its file): the mean shape in
@@ -520,17 +511,7 @@ impl ShapePredictor {
                 leaf_offset,
             });
         }
-        if u32::try_from(leaves.len()).is_err() {
-            return Err(format!("{} leaf blocks (more than 2^32)", leaves.len()));
-        }
-        Ok(Self::assemble(
-            initial,
-            stages,
-            depth,
-            blocks_per_leaf,
-            splits,
-            leaves,
-        ))
+        Self::assemble(initial, stages, depth, blocks_per_leaf, splits, leaves)
     }
 
     /// Number of cascade stages (15 for dlib's 68-point model).

@@ -13,7 +13,7 @@
 use thiserror::Error;
 
 use super::ert::{ShapePredictor, StageParts};
-use crate::model::file_frame::{FrameError, PAYLOAD_START, check_frame, frame};
+use crate::model::file_frame::{FrameError, PastEnd, PayloadReader, check_frame, frame};
 
 pub const MAGIC: &[u8; 8] = b"FTERT3D\n";
 pub const VERSION: u32 = 1;
@@ -56,6 +56,12 @@ pub enum ErtFileError {
     Checksum,
     #[error("inconsistent cascade: {0}")]
     Inconsistent(String),
+}
+
+impl From<PastEnd> for ErtFileError {
+    fn from(e: PastEnd) -> Self {
+        Self::Truncated(e.len)
+    }
 }
 
 impl TrainedStage {
@@ -106,10 +112,7 @@ impl TrainedErt {
             FrameError::Version(v) => ErtFileError::Version(v),
             FrameError::Checksum => ErtFileError::Checksum,
         })?;
-        let mut r = Reader {
-            b: body,
-            at: PAYLOAD_START,
-        };
+        let mut r = PayloadReader::new(body);
         let n_landmarks = r.count(2)?;
         let n_stages = r.count(12)?;
         let depth = r.u32()? as usize;
@@ -152,10 +155,10 @@ impl TrainedErt {
                 leaves,
             });
         }
-        if r.at != body.len() {
+        if r.remaining() != 0 {
             return Err(ErtFileError::Inconsistent(format!(
                 "{} bytes after the last stage",
-                body.len() - r.at
+                r.remaining()
             )));
         }
         let ert = Self {
@@ -220,52 +223,4 @@ pub(crate) fn add_along(basis: &[f32], coefs: impl IntoIterator<Item = f32>, sha
 /// Reads facetrack's landmark cascade file straight into an evaluator.
 pub fn read_cascade(bytes: &[u8]) -> Result<ShapePredictor, ErtFileError> {
     TrainedErt::from_bytes(bytes)?.predictor()
-}
-
-struct Reader<'a> {
-    b: &'a [u8],
-    at: usize,
-}
-
-impl Reader<'_> {
-    fn take<const N: usize>(&mut self) -> Result<[u8; N], ErtFileError> {
-        let s = self
-            .b
-            .get(self.at..self.at + N)
-            .ok_or(ErtFileError::Truncated(self.b.len()))?;
-        self.at += N;
-        let mut out = [0; N];
-        out.copy_from_slice(s);
-        Ok(out)
-    }
-    fn need(&self, bytes: usize) -> Result<(), ErtFileError> {
-        if self.b.len() - self.at < bytes {
-            Err(ErtFileError::Truncated(self.b.len()))
-        } else {
-            Ok(())
-        }
-    }
-    /// A count of things taking at least `bytes` each: refused when the rest cannot hold them,
-    /// so a damaged count never allocates.
-    fn count(&mut self, bytes: usize) -> Result<usize, ErtFileError> {
-        let n = self.u32()? as usize;
-        self.need(n.saturating_mul(bytes))?;
-        Ok(n)
-    }
-    fn u16(&mut self) -> Result<u16, ErtFileError> {
-        self.take().map(u16::from_le_bytes)
-    }
-    fn i16(&mut self) -> Result<i16, ErtFileError> {
-        self.take().map(i16::from_le_bytes)
-    }
-    fn u32(&mut self) -> Result<u32, ErtFileError> {
-        self.take().map(u32::from_le_bytes)
-    }
-    fn f32(&mut self) -> Result<f32, ErtFileError> {
-        self.take().map(f32::from_le_bytes)
-    }
-    fn f32s(&mut self, n: usize) -> Result<Vec<f32>, ErtFileError> {
-        self.need(4 * n)?;
-        (0..n).map(|_| self.f32()).collect()
-    }
 }

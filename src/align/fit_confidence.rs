@@ -15,7 +15,7 @@
 
 use thiserror::Error;
 
-use crate::model::file_frame::{FrameError, PAYLOAD_START, check_frame, frame};
+use crate::model::file_frame::{FrameError, PastEnd, PayloadReader, check_frame, frame};
 
 use crate::image::GrayImage;
 
@@ -183,10 +183,7 @@ impl FitConfidence {
             FrameError::Version(v) => ConfidenceFileError::Version(v),
             FrameError::Checksum => ConfidenceFileError::Checksum,
         })?;
-        let mut r = Reader {
-            b: body,
-            at: PAYLOAD_START,
-        };
+        let mut r = PayloadReader::new(body);
         let n_landmarks = r.u32()? as usize;
         let n_points = r.u32()? as usize;
         let depth = r.u32()? as usize;
@@ -204,7 +201,7 @@ impl FitConfidence {
         let n_splits = (1 << depth) - 1;
         let n_leaves = 1 << depth;
         let needed = 8 * n_landmarks + 10 * n_points + n_trees * (8 * n_splits + 4 * n_leaves);
-        if body.len() - r.at < 4 + needed {
+        if r.need(4 + needed).is_err() {
             return Err(ConfidenceFileError::Truncated(body.len()));
         }
         let bias = r.f32()?;
@@ -251,8 +248,8 @@ impl FitConfidence {
         if !finite {
             return invalid("a value is not finite".into());
         }
-        if r.at != body.len() {
-            return invalid(format!("{} unexpected bytes at the end", body.len() - r.at));
+        if r.remaining() != 0 {
+            return invalid(format!("{} unexpected bytes at the end", r.remaining()));
         }
         Ok(Self {
             reference,
@@ -344,30 +341,9 @@ pub fn sample_points(
     true
 }
 
-struct Reader<'a> {
-    b: &'a [u8],
-    at: usize,
-}
-
-impl Reader<'_> {
-    fn take<const N: usize>(&mut self) -> Result<[u8; N], ConfidenceFileError> {
-        let s = self
-            .b
-            .get(self.at..self.at + N)
-            .ok_or(ConfidenceFileError::Truncated(self.at))?;
-        self.at += N;
-        let mut out = [0; N];
-        out.copy_from_slice(s);
-        Ok(out)
-    }
-    fn u16(&mut self) -> Result<u16, ConfidenceFileError> {
-        self.take().map(u16::from_le_bytes)
-    }
-    fn u32(&mut self) -> Result<u32, ConfidenceFileError> {
-        self.take().map(u32::from_le_bytes)
-    }
-    fn f32(&mut self) -> Result<f32, ConfidenceFileError> {
-        self.take().map(f32::from_le_bytes)
+impl From<PastEnd> for ConfidenceFileError {
+    fn from(e: PastEnd) -> Self {
+        Self::Truncated(e.at)
     }
 }
 

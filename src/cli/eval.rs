@@ -3,14 +3,13 @@
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
-use std::sync::Mutex;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 
 use facetrack::align::ShapePredictor;
-use facetrack::eval::faces::{Split, aflw_dir, load_faces};
+use facetrack::eval::faces::{Split, aflw_dir};
 use facetrack::eval::metrics::landmark_3d_error;
 use facetrack::eval::metrics::{FaceResult, Report, ced, param_errors, summarise, yaw_deg};
 use facetrack::eval::plot::{LegendPosition, PlotOutcome, PlotSpec, Series, write_line_plot};
@@ -135,17 +134,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         })
         .collect::<Result<_>>()?;
     let aflw = aflw_dir(&args.data)?;
-    let n = facetrack::eval::aflw2000::read_annotations(&aflw.join("annotations.jsonl"))?.len();
-    let total = (0..n).filter(|&i| split.contains(i)).count();
-    let loading = Mutex::new(Progress::new("loading images", total as u64));
-    let faces = load_faces(&aflw, &model, split, || {
-        if let Ok(mut p) = loading.lock() {
-            p.inc();
-        }
-    })?;
-    if let Ok(p) = loading.into_inner() {
-        p.finish();
-    }
+    let faces = super::train::load_split(&aflw, &model, split, "loading images")?;
 
     if args.method == EvalMethod::ParmJoint {
         let mut config = JointConfig::default();

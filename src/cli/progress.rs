@@ -2,6 +2,7 @@
 //! (so logs of CI and scripts show it too).
 
 use std::io::IsTerminal;
+use std::sync::Mutex;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -56,4 +57,24 @@ impl Progress {
             bar.finish_and_clear();
         }
     }
+}
+
+/// Runs `work` with a tick that advances a progress bar of `total` steps from any thread, and
+/// closes the bar when it returns.
+pub fn with_progress<T>(
+    label: &'static str,
+    total: u64,
+    work: impl FnOnce(&(dyn Fn() + Sync)) -> T,
+) -> T {
+    let progress = Mutex::new(Progress::new(label, total));
+    let tick = || {
+        if let Ok(mut p) = progress.lock() {
+            p.inc();
+        }
+    };
+    let out = work(&tick);
+    if let Ok(p) = progress.into_inner() {
+        p.finish();
+    }
+    out
 }

@@ -2,7 +2,6 @@
 //! on the shared AFLW2000-3D images less the validation fifth.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use anyhow::{Context, Result};
 use clap::Args;
@@ -21,7 +20,7 @@ use super::models::{
     CONFIDENCE_FILE, ERT_FILE, M1, PARM_FILE, PARM_TRACK_FILE, PCLM_FILE, PRM_FILE, PRM_TRACK_FILE,
     for_m1, load_face_model, load_landmark_cascade, m1,
 };
-use super::progress::Progress;
+use super::progress::{Progress, with_progress};
 
 #[derive(Debug, Args)]
 pub struct TrainArgs {
@@ -275,28 +274,24 @@ fn profile_faces(model: &MorphableModel, faces: &[FaceSample]) -> Vec<FaceSample
     use facetrack::fit::face_profiling::{FaceProfiler, PROFILE_FACE_PX, outward_yaws};
     let profiler = FaceProfiler::new(model);
     let moderate = 50f64.to_radians();
-    let progress = Mutex::new(Progress::new("profiling faces", faces.len() as u64));
-    let out: Vec<FaceSample> = faces
-        .par_iter()
-        .flat_map_iter(|f| {
-            let turns = if f.truth.pitch().abs() < moderate && f.truth.roll().abs() < moderate {
-                outward_yaws(f.truth.yaw())
-            } else {
-                Vec::new()
-            };
-            let made: Vec<FaceSample> = turns
-                .into_iter()
-                .filter_map(|yaw| profiler.profile(f, yaw, f.truth.pitch(), PROFILE_FACE_PX))
-                .collect();
-            if let Ok(mut p) = progress.lock() {
-                p.inc();
-            }
-            made
-        })
-        .collect();
-    if let Ok(p) = progress.into_inner() {
-        p.finish();
-    }
+    let out: Vec<FaceSample> = with_progress("profiling faces", faces.len() as u64, |tick| {
+        faces
+            .par_iter()
+            .flat_map_iter(|f| {
+                let turns = if f.truth.pitch().abs() < moderate && f.truth.roll().abs() < moderate {
+                    outward_yaws(f.truth.yaw())
+                } else {
+                    Vec::new()
+                };
+                let made: Vec<FaceSample> = turns
+                    .into_iter()
+                    .filter_map(|yaw| profiler.profile(f, yaw, f.truth.pitch(), PROFILE_FACE_PX))
+                    .collect();
+                tick();
+                made
+            })
+            .collect()
+    });
     note!(
         "profiled {} faces into {} turned views",
         faces.len(),
@@ -347,7 +342,7 @@ fn run_folds(
     Ok(())
 }
 
-fn load_split(
+pub(super) fn load_split(
     aflw: &Path,
     model: &MorphableModel,
     split: Split,
@@ -355,16 +350,9 @@ fn load_split(
 ) -> Result<Vec<FaceSample>> {
     let n = facetrack::eval::aflw2000::read_annotations(&aflw.join("annotations.jsonl"))?.len();
     let total = (0..n).filter(|&i| split.contains(i)).count();
-    let progress = Mutex::new(Progress::new(label, total as u64));
-    let faces = load_faces(aflw, model, split, || {
-        if let Ok(mut p) = progress.lock() {
-            p.inc();
-        }
-    })?;
-    if let Ok(p) = progress.into_inner() {
-        p.finish();
-    }
-    Ok(faces)
+    Ok(with_progress(label, total as u64, |tick| {
+        load_faces(aflw, model, split, tick)
+    })?)
 }
 
 /// Writes a model file; an update method's under its name for the chosen M1.
@@ -488,16 +476,9 @@ fn train_confidence(
         stages: cfg.stages,
     };
     let examples = |faces: &[FaceSample], seed: u64, label: &'static str| {
-        let progress = Mutex::new(Progress::new(label, faces.len() as u64));
-        let e = make_examples(&maker, faces, seed, || {
-            if let Ok(mut p) = progress.lock() {
-                p.inc();
-            }
-        });
-        if let Ok(p) = progress.into_inner() {
-            p.finish();
-        }
-        e
+        with_progress(label, faces.len() as u64, |tick| {
+            make_examples(&maker, faces, seed, tick)
+        })
     };
     let train_ex = examples(train, cfg.seed, "making training examples");
     let valid_ex = examples(valid, cfg.seed + 1, "making validation examples");
@@ -511,16 +492,10 @@ fn train_confidence(
         "{tp} positive and {tn} negative training examples; {vp} and {vn} for validation; {} sample points",
         points.len()
     );
-    let progress = Mutex::new(Progress::new("boosting trees", cfg.trees as u64));
     let started = std::time::Instant::now();
-    let conf = boost(reference, points, &train_ex, &cfg, |_| {
-        if let Ok(mut p) = progress.lock() {
-            p.inc();
-        }
+    let conf = with_progress("boosting trees", cfg.trees as u64, |tick| {
+        boost(reference, points, &train_ex, &cfg, |_| tick())
     });
-    if let Ok(p) = progress.into_inner() {
-        p.finish();
-    }
     note!("trained in {:.1} s", started.elapsed().as_secs_f64());
     let scores = |ex: &[Example], positive: bool, kind: Option<ExampleKind>| -> Vec<f64> {
         ex.iter()
@@ -644,17 +619,8 @@ pub(super) fn grow_cascade(
     cfg: &ErtTrainConfig,
     on_stage: impl FnMut(facetrack::align::ert_training::StageReport),
 ) -> Result<facetrack::align::ert_file::TrainedErt> {
-    let progress = Mutex::new(Progress::new(
-        "growing trees",
-        (cfg.stages * cfg.trees) as u64,
-    ));
-    let ert = facetrack::align::ert_training::train_ert(faces, cfg, on_stage, || {
-        if let Ok(mut p) = progress.lock() {
-            p.inc();
-        }
-    })?;
-    if let Ok(p) = progress.into_inner() {
-        p.finish();
-    }
-    Ok(ert)
+    let total = (cfg.stages * cfg.trees) as u64;
+    Ok(with_progress("growing trees", total, |tick| {
+        facetrack::align::ert_training::train_ert(faces, cfg, on_stage, tick)
+    })?)
 }
