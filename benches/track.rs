@@ -7,6 +7,9 @@
 //! - `controls/face`: the named expression controls of a fit (the landmark cascade run on from
 //!   the fit for the eyelids and lips, the measurements, the calibration), at the true parameters
 //!   of the same faces;
+//! - `identity_lock/fit_30_frames`: the identity lock's solve once a track has its frames — one
+//!   identity fitted to 30 faces' free refinements (3 alternations with each face's pose and
+//!   expression);
 //! - `tracked_frame/demo`: `Tracker::track` on consecutive demo frames (grey conversion, the warm
 //!   starts, the confidence, the background search's bookkeeping, the filter), stepping forwards
 //!   and backwards through 120 frames of motion so that the head keeps moving. The tracker is in
@@ -30,9 +33,12 @@ use facetrack::capture::demo::{DemoSequence, STILL_FRAMES, astronaut_photo, fit_
 use facetrack::controls::ControlMeter;
 use facetrack::eval::faces::{Split, load_faces};
 use facetrack::fit::joint::{JointConfig, JointSolver};
+use facetrack::fit::parm_joint::face_size;
+use facetrack::fit::shared_identity::SharedIdentity;
 use facetrack::fit::training::{WARM_PERTURBATION, perturb};
 use facetrack::fit::warm_start::fit_from_previous;
 use facetrack::fit::{Cascade, ParamUpdate, Pclm};
+use facetrack::track::identity_lock::LOCK_FRAMES;
 use facetrack::track::{DEFAULT_STAGES, TrackOutput, TrackSettings, Tracker, TrackerModels};
 use rand::SeedableRng;
 
@@ -137,6 +143,28 @@ fn main() {
         .collect();
     let pclm: Pclm = serde_json::from_slice(&common::read("pclm.json")).expect("pclm.json");
     let joint = JointSolver::new(&model, track.n_id(), track.n_exp(), JointConfig::default());
+    // The identity lock's solve, once a track has its frames: 30 faces refined freely, then one
+    // identity fitted to them all.
+    let mut shared = SharedIdentity::new(&joint, LOCK_FRAMES);
+    let mut joint_scratch = joint.scratch();
+    for f in faces.iter().cycle().take(LOCK_FRAMES) {
+        let (mut l2, mut l3) = (vec![0.0; x.len()], vec![0.0; 3 * model.n_landmarks()]);
+        model.project_landmarks(&f.truth, &mut l2);
+        model.landmarks_3d(&f.truth, &mut l3);
+        let mut p = f.truth.with_dims(joint.n_id(), joint.n_exp());
+        let size = face_size(&f.face_box);
+        joint
+            .refine(&l2, &l3, size, &mut p, &mut joint_scratch)
+            .expect("refinement");
+        shared.add(&joint, &p, size, &joint_scratch);
+    }
+    c.bench_function("identity_lock/fit_30_frames", |b| {
+        b.iter(|| {
+            let mut frames = shared.clone();
+            black_box(frames.fit(&joint, &mut joint_scratch).is_ok())
+        })
+    });
+
     let models = Arc::new(TrackerModels {
         pclm: ParamUpdate::Pclm(pclm),
         prm: regressors("prm_track.bin"),

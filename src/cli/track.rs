@@ -62,8 +62,8 @@ pub struct TrackArgs {
     /// Report the raw fits, without the temporal filter.
     #[arg(long)]
     no_filter: bool,
-    /// Hold the face's identity once it is known (after a second of confident frames) and fit
-    /// pose and expression only; released when the detector finds the face again.
+    /// Fit one identity to the face's first second of confident frames together, then hold it
+    /// and fit pose and expression only; released when the detector finds the face again.
     #[arg(long)]
     lock_identity: bool,
     /// Take the first N tracked frames as the person's neutral face: the expression controls

@@ -4,6 +4,17 @@
 /// Solves `A x = b` for a symmetric positive definite `A` (row-major `n × n`, overwritten by its
 /// Cholesky factor) in place of `b`, without allocating. False if `A` is not positive definite.
 pub fn cholesky_solve(a: &mut [f64], b: &mut [f64], n: usize) -> bool {
+    if !cholesky_factor(a, n) {
+        return false;
+    }
+    cholesky_substitute(a, b, n);
+    true
+}
+
+/// Overwrites the lower triangle of the symmetric positive definite `A` (row-major `n × n`) with
+/// its Cholesky factor `L`, for several solves with [`cholesky_substitute`]. False if `A` is not
+/// positive definite.
+pub fn cholesky_factor(a: &mut [f64], n: usize) -> bool {
     // Column by column: the entries below the diagonal are independent dot products, so they
     // overlap in the pipeline instead of waiting on one another.
     for j in 0..n {
@@ -20,18 +31,22 @@ pub fn cholesky_solve(a: &mut [f64], b: &mut [f64], n: usize) -> bool {
             row_i[j] = (row_i[j] - dot(&row_i[..j], row_j)) * inv;
         }
     }
+    true
+}
+
+/// Solves `L Lᵀ x = b` in place of `b`, `l` the factor [`cholesky_factor`] left.
+pub fn cholesky_substitute(l: &[f64], b: &mut [f64], n: usize) {
     for i in 0..n {
-        let row = &a[i * n..i * n + i + 1];
+        let row = &l[i * n..i * n + i + 1];
         b[i] = (b[i] - dot(&row[..i], &b[..i])) / row[i];
     }
     for i in (0..n).rev() {
         let mut v = b[i];
         for k in i + 1..n {
-            v -= a[k * n + i] * b[k];
+            v -= l[k * n + i] * b[k];
         }
-        b[i] = v / a[i * n + i];
+        b[i] = v / l[i * n + i];
     }
-    true
 }
 
 /// Four running sums, so the additions do not wait on one another.

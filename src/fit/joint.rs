@@ -146,6 +146,8 @@ pub enum JointError {
     },
     #[error("the joint refinement diverged (a parameter became {0})")]
     Diverged(f64),
+    #[error("no frames to fit one identity to")]
+    NoFrames,
 }
 
 /// The silhouette the coarse pose kept.
@@ -227,6 +229,11 @@ impl JointScratch {
     /// points replaced by the 3D landmarks' `(u, v)` when the coarse-to-fine pose runs.
     pub fn targets_2d(&self) -> &[[f64; 2]] {
         &self.l2
+    }
+
+    /// The normal matrix (lower triangle) and right-hand side [`JointSolver::shape_system`] made.
+    pub(super) fn shape_equations(&self) -> (&[f64], &[f64]) {
+        (&self.h, &self.g)
     }
 }
 
@@ -322,6 +329,11 @@ impl JointSolver {
 
     pub fn n_exp(&self) -> usize {
         self.n_exp
+    }
+
+    /// The landmarks the solver fits.
+    pub fn n_points(&self) -> usize {
+        self.n_points
     }
 
     pub fn scratch(&self) -> JointScratch {
@@ -569,8 +581,6 @@ impl JointSolver {
         }
     }
 
-    /// Identity and expression in closed form with the pose fixed (Eq. 4 is quadratic in them once
-    /// `t′` is eliminated).
     /// The shape block of the normal matrix at rotation `r` and scale `sc`:
     /// `λ2d·s²·(G − Σ_cd r_c r_d G_cd) + λ3d·s²·G̃ + (λ2d + λ3d)·diag(λα, λβ)`.
     fn shape_normal(
@@ -609,14 +619,8 @@ impl JointSolver {
                     + coefs[5] * g[5][k];
             }
         }
-        let lambda = w.lambda_2d + w.lambda_3d;
         for k in 0..n {
-            h[k * n + k] += lambda
-                * if k < self.n_id {
-                    self.config.prior_id
-                } else {
-                    self.config.prior_exp
-                };
+            h[k * n + k] += self.shape_prior(w, k);
         }
     }
 
@@ -718,14 +722,8 @@ impl JointSolver {
                 }
             }
         }
-        let lambda = w.lambda_2d + w.lambda_3d;
         for (k, gv) in s.g.iter_mut().enumerate() {
-            let prior = if k < self.n_id {
-                self.config.prior_id
-            } else {
-                self.config.prior_exp
-            };
-            *gv += lambda * prior * s.coef[k];
+            *gv += self.shape_prior(w, k) * s.coef[k];
         }
         // Assemble [[Hpp, Hps], [Hspᵀ, Hss]] and −g.
         let hf = &mut s.h_full;
@@ -759,7 +757,31 @@ impl JointSolver {
         }
     }
 
+    /// Identity and expression in closed form with the pose fixed (Eq. 4 is quadratic in them once
+    /// `t′` is eliminated).
     fn shape_solve(&self, p: &mut Params, s: &mut JointScratch, w: JointWeights, inv_size2: f64) {
+        let n = self.n_id + self.n_exp;
+        self.shape_system(p, s, w, inv_size2);
+        if s.hold {
+            fix_unknowns(&mut s.h, &mut s.g, n, 0..self.n_id, &s.held_id);
+        }
+        if !cholesky_solve(&mut s.h, &mut s.g, n) {
+            return;
+        }
+        let (id, exp) = s.g.split_at(self.n_id);
+        p.id_mut().copy_from_slice(id);
+        p.exp_mut().copy_from_slice(exp);
+    }
+
+    /// The normal equations of the shape solve at `p`'s pose: the matrix (lower triangle, with
+    /// the priors) into the scratch's `h` (and `h_shape`), the right-hand side into its `g`.
+    pub(super) fn shape_system(
+        &self,
+        p: &Params,
+        s: &mut JointScratch,
+        w: JointWeights,
+        inv_size2: f64,
+    ) {
         let n = self.n_id + self.n_exp;
         let r = rotation(p.pitch(), p.yaw(), p.roll());
         let sc = p.s();
@@ -796,15 +818,47 @@ impl JointSolver {
                 }
             }
         }
-        if s.hold {
-            fix_unknowns(&mut s.h, &mut s.g, n, 0..self.n_id, &s.held_id);
+    }
+
+    /// The prior's weight on each unknown of the shape solve at these weights (identity first).
+    pub(super) fn shape_prior(&self, w: JointWeights, k: usize) -> f64 {
+        (w.lambda_2d + w.lambda_3d)
+            * if k < self.n_id {
+                self.config.prior_id
+            } else {
+                self.config.prior_exp
+            }
+    }
+
+    /// Sets the scratch's 2D targets to those of a view kept from an earlier refinement (the
+    /// silhouette already replaced); the 3D targets are left as they are.
+    pub(super) fn load_targets(&self, l2: &[[f64; 2]], s: &mut JointScratch) {
+        s.l2.copy_from_slice(l2);
+        s.w2.fill(1.0);
+    }
+
+    /// The refinement's alternations alone, from `p` against the loaded targets, the identity
+    /// held at `p`'s: pose and expression fitted to it.
+    pub(super) fn refit_to_identity(
+        &self,
+        p: &mut Params,
+        s: &mut JointScratch,
+        w: JointWeights,
+        inv_size2: f64,
+    ) {
+        let hold = s.hold;
+        s.hold = true;
+        s.held_id.copy_from_slice(&p.id()[..self.n_id]);
+        self.set_shape(p, s);
+        for _ in 0..self.config.iterations {
+            self.shape_solve(p, s, w, inv_size2);
+            self.set_shape(p, s);
+            for k in 0..self.config.joint_steps {
+                self.joint_step(p, s, w, inv_size2, k == 0);
+                self.set_shape(p, s);
+            }
         }
-        if !cholesky_solve(&mut s.h, &mut s.g, n) {
-            return;
-        }
-        let (id, exp) = s.g.split_at(self.n_id);
-        p.id_mut().copy_from_slice(id);
-        p.exp_mut().copy_from_slice(exp);
+        s.hold = hold;
     }
 }
 

@@ -14,6 +14,7 @@ pub mod pclm;
 pub mod prm;
 pub mod regressor;
 pub mod ridge;
+pub mod shared_identity;
 pub mod training;
 pub mod training_set;
 pub mod visibility;

@@ -36,7 +36,7 @@ use crate::capture::RgbImage;
 use crate::controls::{ControlMeter, Controls};
 use crate::fit::box_frame::model_face_size;
 use crate::fit::joint::{JointSolver, JointWeights};
-use crate::fit::parm_joint::{ParmJoint, ParmJointScratch};
+use crate::fit::parm_joint::{ParmJoint, ParmJointScratch, face_size};
 use crate::fit::warm_start::{WarmStartError, box_around};
 use crate::fit::{Cascade, FitScratch, ParamUpdate, UprightFit, in_plane_angle};
 use crate::image::GrayImage;
@@ -420,7 +420,7 @@ impl Tracker {
             channels: vec![0.0; Params::N_POSE + n_id + n_exp],
             x: vec![0.0; 2 * nl],
             meter: ControlMeter::new(&models.model, models.eyelid_cascade()),
-            identity: IdentityLock::new(n_id),
+            identity: IdentityLock::new(&models.joint),
             settings: TrackSettings {
                 stages: settings.stages.clamp(1, models.predictor.num_stages()),
                 ..settings
@@ -441,6 +441,11 @@ impl Tracker {
     /// it is ready, never waited for. Off by default, which makes a file's results reproducible.
     pub fn set_live(&mut self, live: bool) {
         self.live = live;
+    }
+
+    /// Whether the tracked face's identity is held (see [`TrackSettings::lock_identity`]).
+    pub fn holds_identity(&self) -> bool {
+        self.identity.held().is_some()
     }
 
     /// Whether the last frame was tracked.
@@ -564,9 +569,11 @@ impl Tracker {
         self.since_tracked = 0;
         out.weights = self.best.weights;
         out.confidence = logistic(self.best.log_odds);
-        if self.settings.lock_identity && self.identity.held().is_none() {
-            self.identity
-                .add(self.current.id(), out.confidence, self.current.yaw());
+        if self.settings.lock_identity
+            && self.identity.wants(out.confidence, self.current.yaw())
+            && in_plane_angle(&self.current).abs() < UPRIGHT_ANGLE
+        {
+            self.keep_for_identity();
             if let Some(id) = self.identity.held() {
                 self.current.id_mut().copy_from_slice(id);
             }
@@ -905,6 +912,50 @@ impl Tracker {
         };
         out.weights = weights;
         Ok(())
+    }
+
+    /// Keeps the tracked frame for the identity lock: the joint refinement's landmarks of the
+    /// frame (the landmark cascade run on from the fit) and its free refinement, which the lock
+    /// fits one identity to once it has enough frames. Allocates nothing.
+    fn keep_for_identity(&mut self) {
+        let models = &self.models;
+        let s = self.settings;
+        let Some(face_box) = box_around(&models.model, &self.current, &mut self.x) else {
+            return;
+        };
+        let scratch = &mut self.scratch[s.method.index()];
+        scratch.fit.hold_identity(false);
+        scratch.joint.hold_identity(None);
+        self.work.clone_from(&self.current);
+        // One view: over a second of frames the mirrored view's second opinion adds nothing (the
+        // shared clips' error moved by 0.002 points) and would double the cost of these frames.
+        let joint = ParmJoint {
+            mirror: false,
+            ..ParmJoint::new(models.cascade(s.method), &models.joint)
+        };
+        let size = face_size(&face_box);
+        let refined = joint
+            .landmarks(&self.gray, &face_box, &mut self.work, s.stages, scratch)
+            .is_ok()
+            && models
+                .joint
+                .refine(
+                    &scratch.l2d,
+                    &scratch.l3d,
+                    size,
+                    &mut self.work,
+                    &mut scratch.joint,
+                )
+                .is_ok();
+        if refined
+            && self
+                .identity
+                .add(&models.joint, &self.work, size, &mut scratch.joint)
+                .is_err()
+        {
+            // A failed solve has forgotten its frames: the lock starts again from the next one.
+            self.identity.release();
+        }
     }
 
     /// Writes the reported fit — `current`, filtered when the filter is on — and its landmarks.

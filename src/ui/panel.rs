@@ -317,8 +317,9 @@ impl Panel {
             ui.checkbox(&mut self.settings.filter, "filter");
             ui.checkbox(&mut self.settings.lock_identity, "lock identity")
                 .on_hover_text(
-                    "hold the face's identity after a second of confident frames and fit pose \
-                     and expression only; released when the detector finds the face again",
+                    "fit one identity to the face's first second of confident frames, then \
+                     hold it and fit pose and expression only; released when the detector finds \
+                     the face again",
                 );
         });
         ui.horizontal(|ui| {
