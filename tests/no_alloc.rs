@@ -224,6 +224,7 @@ fn live_osc_sends_do_not_allocate() {
         detected: false,
         controls: Controls::default(),
         calibrating: None,
+        identity_lock: Default::default(),
         fit_ms: 1.0,
         fit_fps: 100.0,
         done: Instant::now(),

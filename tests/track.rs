@@ -15,7 +15,7 @@ use facetrack::fit::joint::{JointConfig, JointSolver};
 use facetrack::fit::{Cascade, ParamUpdate, Pclm, RegressorCascade};
 use facetrack::model::MorphableModel;
 use facetrack::record::csv_recorder::header;
-use facetrack::track::identity_lock::LOCK_FRAMES;
+use facetrack::track::identity_lock::{LOCK_FRAMES, LockState};
 use facetrack::track::{
     Pipeline, ResultDelivery, TrackCommand, TrackMethod, TrackOutput, TrackSettings, TrackStatus,
     Tracker, TrackerModels,
@@ -179,7 +179,7 @@ fn a_tracked_frame_allocates_nothing() {
                 assert_eq!(s, TrackStatus::Tracking);
             }
             assert_eq!(
-                tracker.holds_identity(),
+                tracker.identity_lock() == LockState::Held,
                 lock_identity,
                 "{}",
                 method.label(joint)

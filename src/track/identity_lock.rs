@@ -18,6 +18,18 @@ pub const LOCK_FRAMES: usize = 30;
 const MIN_CONFIDENCE: f64 = 0.9;
 const MAX_YAW: f64 = 35.0 * std::f64::consts::PI / 180.0;
 
+/// Where a tracker's identity lock stands, for a display.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LockState {
+    /// The lock is not asked for.
+    #[default]
+    Off,
+    /// Frames kept so far towards the fit, and frames needed.
+    Collecting { frames: usize, needed: usize },
+    /// The identity is held.
+    Held,
+}
+
 /// The frames kept, then the held identity.
 #[derive(Debug, Clone)]
 pub struct IdentityLock {
@@ -50,6 +62,18 @@ impl IdentityLock {
     pub fn release(&mut self) {
         self.frames.clear();
         self.locked = false;
+    }
+
+    /// Where the lock stands (it is asked for).
+    pub fn state(&self) -> LockState {
+        if self.locked {
+            LockState::Held
+        } else {
+            LockState::Collecting {
+                frames: self.frames.len(),
+                needed: LOCK_FRAMES,
+            }
+        }
     }
 
     /// Whether a tracked frame with this confidence and yaw (radians) would be kept.
@@ -103,6 +127,13 @@ mod tests {
         assert!(!lock.wants(0.5, 0.0), "an unsure frame");
         assert!(!lock.wants(0.99, 1.0), "a turned head");
         assert!(lock.wants(0.95, -0.3));
+        assert_eq!(
+            lock.state(),
+            LockState::Collecting {
+                frames: 0,
+                needed: LOCK_FRAMES
+            }
+        );
 
         let mut t = Params::zeros(40, 10);
         t.as_mut_slice()[..6].copy_from_slice(&[0.0015, 0.1, 0.2, 0.0, 320.0, 240.0]);
@@ -118,6 +149,7 @@ mod tests {
             lock.add(&solver, &p, 200.0, &mut s).unwrap();
         }
         let held = lock.held().expect("held after LOCK_FRAMES frames").to_vec();
+        assert_eq!(lock.state(), LockState::Held);
         // Held, a frame is fitted with pose and expression alone to the face's landmarks, far
         // closer than with the mean face held.
         let fitted_with = |id: &[f64], s: &mut JointScratch| {

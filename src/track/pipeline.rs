@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded, select, unbounded};
 
+use super::identity_lock::LockState;
 use super::tracker::{TrackError, TrackOutput, TrackSettings, TrackStatus, Tracker, TrackerModels};
 use crate::capture::{Frame, FrameSource, Next};
 use crate::controls::Controls;
@@ -44,6 +45,8 @@ pub struct TrackResult {
     pub controls: Controls,
     /// A neutral-face calibration's frames so far and needed, while one runs.
     pub calibrating: Option<(usize, usize)>,
+    /// Where the identity lock stands.
+    pub identity_lock: LockState,
     /// Time the fit took (detection included), ms.
     pub fit_ms: f64,
     /// The tracking thread's throughput over its last frames, frames a second.
@@ -726,6 +729,7 @@ impl TrackingThread {
                 detected: false,
                 controls: Controls::default(),
                 calibrating: None,
+                identity_lock: LockState::Off,
                 fit_ms: 0.0,
                 fit_fps: 0.0,
                 done: Instant::now(),
@@ -742,6 +746,7 @@ impl TrackingThread {
         result.detected = output.detected;
         result.controls = output.controls;
         result.calibrating = self.tracker.calibrating();
+        result.identity_lock = self.tracker.identity_lock();
         result.fit_ms = fit_ms;
         result.done = Instant::now();
         result.fit_fps = self.throughput(result.done);

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use thiserror::Error;
 
 use super::background_detection::BackgroundDetector;
-use super::identity_lock::IdentityLock;
+use super::identity_lock::{IdentityLock, LockState};
 use super::loss::{self, LossReason};
 use super::one_euro::{OneEuroFilter, OneEuroSettings};
 use crate::align::detect::{
@@ -443,9 +443,13 @@ impl Tracker {
         self.live = live;
     }
 
-    /// Whether the tracked face's identity is held (see [`TrackSettings::lock_identity`]).
-    pub fn holds_identity(&self) -> bool {
-        self.identity.held().is_some()
+    /// Where the identity lock stands (see [`TrackSettings::lock_identity`]).
+    pub fn identity_lock(&self) -> LockState {
+        if self.settings.lock_identity {
+            self.identity.state()
+        } else {
+            LockState::Off
+        }
     }
 
     /// Whether the last frame was tracked.

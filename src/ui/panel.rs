@@ -12,6 +12,7 @@ use facetrack::capture::SourceSpec;
 use facetrack::controls::{CONTROL_NAMES, N_CONTROLS};
 use facetrack::record::{OscFormat, OscOptions, VMC_DEFAULT_PORT};
 use facetrack::track::LiveReport;
+use facetrack::track::identity_lock::LockState;
 
 use super::app::Switch;
 use super::player::{SPEEDS, Speed};
@@ -226,7 +227,7 @@ impl Panel {
             self.playback_section(ui, actions);
             ui.separator();
         }
-        self.method_section(ui, actions);
+        self.method_section(ui, shown, actions);
         ui.separator();
         readouts(ui, shown);
         ui.separator();
@@ -303,7 +304,12 @@ impl Panel {
         });
     }
 
-    fn method_section(&mut self, ui: &mut Ui, actions: &mut Vec<Action>) {
+    fn method_section(
+        &mut self,
+        ui: &mut Ui,
+        shown: Option<&TrackResult>,
+        actions: &mut Vec<Action>,
+    ) {
         let before = self.settings;
         ui.horizontal(|ui| {
             ui.label("Method");
@@ -321,6 +327,19 @@ impl Panel {
                      hold it and fit pose and expression only; released when the detector finds \
                      the face again",
                 );
+            // Only while the setting is on: the result may still be of the frame before a change.
+            if self.settings.lock_identity {
+                match shown.map(|r| r.identity_lock) {
+                    Some(LockState::Collecting { frames, needed }) => {
+                        ui.label(format!("{frames}/{needed}"))
+                            .on_hover_text("confident frames kept towards the identity's fit");
+                    }
+                    Some(LockState::Held) => {
+                        ui.label("held");
+                    }
+                    Some(LockState::Off) | None => {}
+                }
+            }
         });
         ui.horizontal(|ui| {
             ui.label("Stages");
