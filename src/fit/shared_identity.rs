@@ -9,9 +9,11 @@
 //! Solved by alternation, from each frame's own refinement:
 //! - with the poses fixed, Eq. 4 is quadratic in the identity and the expressions. Each frame's
 //!   expression is eliminated by its Schur complement, so the system has the identity's size:
-//!   `(Σ_f A_f − C_f D_f⁻¹ C_fᵀ + λα·I) α = Σ_f a_f − C_f D_f⁻¹ d_f`, where `[[A_f, C_f],
-//!   [C_fᵀ, D_f]]` and `[a_f, d_f]` are frame f's normal equations in (identity, expression)
-//!   without the identity's prior, which is counted once;
+//!   `(Σ_f A_f − C_f D_f⁻¹ C_fᵀ) α = Σ_f a_f − C_f D_f⁻¹ d_f`, where `[[A_f, C_f], [C_fᵀ, D_f]]`
+//!   and `[a_f, d_f]` are frame f's normal equations in (identity, expression), priors included.
+//!   The identity's prior is so counted once a frame, as if each frame were refined alone: the
+//!   landmark cascade's errors are alike from one frame to the next, so 30 frames are not 30
+//!   times the evidence (counted once in all, the shared clips' error rose);
 //! - then each frame's pose and expression are refitted to the shared identity.
 //!
 //! Only the 2D term reads the frames. The 3D targets of a tracked face are the cascade's model at
