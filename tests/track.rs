@@ -998,3 +998,42 @@ fn a_locked_identity_is_held_and_fits_a_real_face_better() {
         "NME {nme_locked} % locked against {nme_free} % free"
     );
 }
+
+/// With the identity lock on, a neutral-face calibration asked for at the start waits until the
+/// identity is held (the controls are measured against the held identity's neutral face), then
+/// takes its frames, and the controls read about 0 on that face.
+#[test]
+fn a_neutral_calibration_waits_for_the_identity_lock() {
+    let models = models();
+    let mut seq = sequence();
+    let base = seq.base_params().clone();
+    let settings = TrackSettings {
+        lock_identity: true,
+        ..TrackSettings::default()
+    };
+    let mut tracker = Tracker::new(models.clone(), settings).unwrap();
+    tracker.calibrate_neutral(10);
+    let mut out = TrackOutput::new(&models);
+    let mut image = RgbImage::default();
+    seq.render(&base, &mut image);
+    let mut held_at = None;
+    for i in 0..LOCK_FRAMES + 20 {
+        let status = tracker.track(&image, i as f64 / 30.0, &mut out).unwrap();
+        assert_eq!(status, TrackStatus::Tracking, "frame {i}");
+        if tracker.identity_lock() != LockState::Held {
+            assert_eq!(tracker.calibrating(), Some((0, 10)), "frame {i}: waiting");
+        }
+        if tracker.identity_lock() == LockState::Held && held_at.is_none() {
+            held_at = Some(i);
+        }
+    }
+    let held_at = held_at.expect("the identity is held");
+    assert!(held_at < LOCK_FRAMES + 5, "held at frame {held_at}");
+    assert_eq!(tracker.calibrating(), None, "calibrated after the lock");
+    let largest = out
+        .controls
+        .values
+        .iter()
+        .fold(0.0f32, |m, v| m.max(v.abs()));
+    assert!(largest < 0.1, "{:?}", out.controls.values);
+}

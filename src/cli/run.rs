@@ -44,8 +44,8 @@ pub struct RunArgs {
     /// and fit pose and expression only; released when the detector finds the face again.
     #[arg(long)]
     pub lock_identity: bool,
-    /// Take the first N tracked frames as the person's neutral face: the expression controls
-    /// read 0 on it (the panel's "Neutral face" button does the same at any time).
+    /// Take the first N tracked frames as the person's neutral face (with --lock-identity, the
+    /// first N once the identity is held): the expression controls read 0 on it (the panel's "Neutral face" button does the same at any time).
     #[arg(long, value_name = "N")]
     pub calibrate_neutral: Option<usize>,
     /// Record every fitted frame to this CSV file (the columns are described in docs/csv.md).

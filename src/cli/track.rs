@@ -66,8 +66,8 @@ pub struct TrackArgs {
     /// and fit pose and expression only; released when the detector finds the face again.
     #[arg(long)]
     lock_identity: bool,
-    /// Take the first N tracked frames as the person's neutral face: the expression controls
-    /// read 0 on it.
+    /// Take the first N tracked frames as the person's neutral face (with --lock-identity, the
+    /// first N once the identity is held): the expression controls read 0 on it.
     #[arg(long, value_name = "N")]
     calibrate_neutral: Option<usize>,
     /// Also keep the frames, so that `--source replay:DIR` plays the session again.

@@ -336,8 +336,12 @@ pub struct Tracker {
     x: Vec<f64>,
     /// The named controls of the reported fit.
     meter: ControlMeter,
-    /// The tracked face's identity, averaged and then held.
+    /// The tracked face's identity, fitted and then held.
     identity: IdentityLock,
+    /// A neutral-face calibration asked for while the identity lock is still gathering frames:
+    /// the controls are measured against the person's neutral face, which the held identity
+    /// changes, so it starts once the identity is held.
+    pending_calibration: Option<usize>,
 }
 
 impl std::fmt::Debug for Tracker {
@@ -421,6 +425,7 @@ impl Tracker {
             x: vec![0.0; 2 * nl],
             meter: ControlMeter::new(&models.model, models.eyelid_cascade()),
             identity: IdentityLock::new(&models.joint),
+            pending_calibration: None,
             settings: TrackSettings {
                 stages: settings.stages.clamp(1, models.predictor.num_stages()),
                 ..settings
@@ -464,6 +469,9 @@ impl Tracker {
         }
         if !settings.lock_identity {
             self.identity.release();
+            if let Some(frames) = self.pending_calibration.take() {
+                self.meter.calibrate(frames);
+            }
         }
         self.settings = TrackSettings {
             stages: settings.stages.clamp(1, self.models.predictor.num_stages()),
@@ -472,14 +480,23 @@ impl Tracker {
     }
 
     /// Takes the next `frames` tracked frames as the person's neutral face: the controls read 0
-    /// on it from then on.
+    /// on it from then on. With the identity lock on, the frames are taken once the identity is
+    /// held.
     pub fn calibrate_neutral(&mut self, frames: usize) {
-        self.meter.calibrate(frames);
+        if self.settings.lock_identity && self.identity.held().is_none() {
+            self.pending_calibration = Some(frames);
+        } else {
+            self.pending_calibration = None;
+            self.meter.calibrate(frames);
+        }
     }
 
-    /// Frames of a neutral-face calibration so far and needed, while one runs.
+    /// Frames of a neutral-face calibration so far and needed, while one runs or waits for the
+    /// identity lock.
     pub fn calibrating(&self) -> Option<(usize, usize)> {
-        self.meter.calibrating()
+        self.meter
+            .calibrating()
+            .or(self.pending_calibration.map(|n| (0, n)))
     }
 
     /// Forgets the face: the next frame runs the detector.
@@ -580,6 +597,9 @@ impl Tracker {
             self.keep_for_identity();
             if let Some(id) = self.identity.held() {
                 self.current.id_mut().copy_from_slice(id);
+                if let Some(frames) = self.pending_calibration.take() {
+                    self.meter.calibrate(frames);
+                }
             }
         }
         self.report(t, out);

@@ -672,7 +672,11 @@ fn controls(ui: &mut Ui, shown: Option<&TrackResult>, actions: &mut Vec<Action>)
         );
         match r.calibrating {
             Some((done, needed)) => {
-                ui.label(format!("hold still: {done}/{needed}"));
+                // A calibration asked for while the identity lock gathers its frames starts once
+                // the identity is held.
+                let waiting = matches!(r.identity_lock, LockState::Collecting { .. });
+                let after = if waiting { " (after the lock)" } else { "" };
+                ui.label(format!("hold still{after}: {done}/{needed}"));
             }
             None => {
                 if ui
