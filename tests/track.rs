@@ -12,10 +12,14 @@ use facetrack::align::{FitConfidence, ShapePredictor};
 use facetrack::capture::demo::{DemoSequence, astronaut_photo, fit_photo};
 use facetrack::capture::{DemoSource, Frame, FrameSource, Next, RgbImage, Take};
 use facetrack::fit::joint::{JointConfig, JointSolver};
+use facetrack::fit::training_set::{bbox_norm, nme};
 use facetrack::fit::{Cascade, ParamUpdate, Pclm, RegressorCascade};
 use facetrack::model::MorphableModel;
 use facetrack::record::csv_recorder::header;
 use facetrack::track::identity_lock::{LOCK_FRAMES, LockState};
+
+#[path = "../examples/shared/reference.rs"]
+mod reference;
 use facetrack::track::{
     Pipeline, ResultDelivery, TrackCommand, TrackMethod, TrackOutput, TrackSettings, TrackStatus,
     Tracker, TrackerModels,
@@ -898,42 +902,20 @@ fn a_neutral_face_calibration_from_the_command_line_zeroes_the_controls_on_that_
 /// over the square root of the reference landmarks' bounding box, in %.
 fn nme_against_reference(headers: &[String], rows: &[Vec<String>], clip: &Path) -> f64 {
     let col = |name: &str| headers.iter().position(|h| h == name).unwrap();
-    let reference: Vec<serde_json::Value> = std::fs::read_to_string(clip.join("ref_3ddfa.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let reference = reference::reference_landmarks(clip).unwrap();
+    let (frame, success, x0) = (col("frame"), col("success"), col("x_0"));
+    let y0 = col("y_0");
+    let mut fit = vec![0.0; 136];
     let (mut sum, mut n) = (0.0, 0);
-    for (row, r) in rows.iter().zip(&reference) {
-        let Some(pts) = r["landmarks_2d"].as_array() else {
+    for row in rows.iter().filter(|r| r[success] == "1") {
+        let Some(truth) = reference.get(&row[frame].parse::<u64>().unwrap()) else {
             continue;
         };
-        if row[col("success")] != "1" || pts.len() != 68 {
-            continue;
+        for (i, xy) in fit.chunks_exact_mut(2).enumerate() {
+            xy[0] = row[x0 + i].parse().unwrap();
+            xy[1] = row[y0 + i].parse().unwrap();
         }
-        let p: Vec<[f64; 2]> = pts
-            .iter()
-            .map(|v| [v[0].as_f64().unwrap(), v[1].as_f64().unwrap()])
-            .collect();
-        let (lo, hi) = p
-            .iter()
-            .fold(([f64::MAX; 2], [f64::MIN; 2]), |(lo, hi), q| {
-                (
-                    [lo[0].min(q[0]), lo[1].min(q[1])],
-                    [hi[0].max(q[0]), hi[1].max(q[1])],
-                )
-            });
-        let size = ((hi[0] - lo[0]) * (hi[1] - lo[1])).sqrt();
-        let d: f64 = p
-            .iter()
-            .enumerate()
-            .map(|(i, q)| {
-                let x: f64 = row[col(&format!("x_{i}"))].parse().unwrap();
-                let y: f64 = row[col(&format!("y_{i}"))].parse().unwrap();
-                (x - q[0]).hypot(y - q[1])
-            })
-            .sum();
-        sum += 100.0 * d / 68.0 / size;
+        sum += 100.0 * nme(truth, &fit, bbox_norm(truth));
         n += 1;
     }
     assert!(n > 0, "no frame with both tracks");

@@ -434,18 +434,7 @@ impl JointSolver {
         if !self.config.coarse_to_fine {
             self.pose_fit(p, s, self.config.weights(p.yaw()), inv_size2);
         }
-        for _ in 0..self.config.iterations {
-            // Shape for the current pose in closed form, then the pose re-estimated for that
-            // shape — by a Gauss-Newton step on pose and shape together, which also corrects the
-            // shape along the directions the two trade off.
-            let weights = self.config.weights(p.yaw());
-            self.shape_solve(p, s, weights, inv_size2);
-            self.set_shape(p, s);
-            for k in 0..self.config.joint_steps {
-                self.joint_step(p, s, weights, inv_size2, k == 0);
-                self.set_shape(p, s);
-            }
-        }
+        self.alternate(p, s, None, inv_size2);
         if let Some(bad) = p.as_slice().iter().find(|v| !v.is_finite()) {
             return Err(JointError::Diverged(*bad));
         }
@@ -850,15 +839,30 @@ impl JointSolver {
         s.hold = true;
         s.held_id.copy_from_slice(&p.id()[..self.n_id]);
         self.set_shape(p, s);
+        self.alternate(p, s, Some(w), inv_size2);
+        s.hold = hold;
+    }
+
+    /// The refinement's alternations: the shape for the current pose in closed form, then the
+    /// pose re-estimated for that shape — by a Gauss-Newton step on pose and shape together,
+    /// which also corrects the shape along the directions the two trade off. At the weights `w`,
+    /// or (`None`) those of Eq. 7–9 at each alternation's yaw.
+    fn alternate(
+        &self,
+        p: &mut Params,
+        s: &mut JointScratch,
+        w: Option<JointWeights>,
+        inv_size2: f64,
+    ) {
         for _ in 0..self.config.iterations {
-            self.shape_solve(p, s, w, inv_size2);
+            let weights = w.unwrap_or_else(|| self.config.weights(p.yaw()));
+            self.shape_solve(p, s, weights, inv_size2);
             self.set_shape(p, s);
             for k in 0..self.config.joint_steps {
-                self.joint_step(p, s, w, inv_size2, k == 0);
+                self.joint_step(p, s, weights, inv_size2, k == 0);
                 self.set_shape(p, s);
             }
         }
-        s.hold = hold;
     }
 }
 

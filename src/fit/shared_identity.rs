@@ -92,11 +92,6 @@ impl SharedIdentity {
         self.len == 0
     }
 
-    /// Frames it has room for.
-    pub fn capacity(&self) -> usize {
-        self.views.len()
-    }
-
     /// Forgets the frames kept.
     pub fn clear(&mut self) {
         self.len = 0;

@@ -938,9 +938,10 @@ impl Tracker {
         Ok(())
     }
 
-    /// Keeps the tracked frame for the identity lock: the joint refinement's landmarks of the
-    /// frame (the landmark cascade run on from the fit) and its free refinement, which the lock
-    /// fits one identity to once it has enough frames. Allocates nothing.
+    /// Keeps the tracked frame for the identity lock: the frame's `parm+joint` fit from the
+    /// tracked one (the landmark cascade run on from it, and the joint refinement with the
+    /// identity free), which the lock fits one identity to once it has enough frames. Allocates
+    /// nothing.
     fn keep_for_identity(&mut self) {
         let models = &self.models;
         let s = self.settings;
@@ -948,8 +949,8 @@ impl Tracker {
             return;
         };
         let scratch = &mut self.scratch[s.method.index()];
+        // Refined freely: the lock fits the identity from these frames.
         scratch.fit.hold_identity(false);
-        scratch.joint.hold_identity(None);
         self.work.clone_from(&self.current);
         // One view: over a second of frames the mirrored view's second opinion adds nothing (the
         // shared clips' error moved by 0.002 points) and would double the cost of these frames.
@@ -957,28 +958,17 @@ impl Tracker {
             mirror: false,
             ..ParmJoint::new(models.cascade(s.method), &models.joint)
         };
-        let size = face_size(&face_box);
-        let refined = joint
-            .landmarks(&self.gray, &face_box, &mut self.work, s.stages, scratch)
+        if joint
+            .fit(&self.gray, &face_box, &mut self.work, s.stages, scratch)
             .is_ok()
-            && models
-                .joint
-                .refine(
-                    &scratch.l2d,
-                    &scratch.l3d,
-                    size,
-                    &mut self.work,
-                    &mut scratch.joint,
-                )
-                .is_ok();
-        if refined
-            && self
-                .identity
-                .add(&models.joint, &self.work, size, &mut scratch.joint)
-                .is_err()
         {
-            // A failed solve has forgotten its frames: the lock starts again from the next one.
-            self.identity.release();
+            // A failed solve forgets its frames, and the lock starts again from the next one.
+            let _ = self.identity.add(
+                &models.joint,
+                &self.work,
+                face_size(&face_box),
+                &mut scratch.joint,
+            );
         }
     }
 
