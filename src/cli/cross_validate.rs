@@ -27,7 +27,9 @@ pub struct Recipe<'a> {
     pub config: &'a TrainConfig,
     /// Faces whose truth pitch or roll reaches this (radians) are left out of training.
     pub max_angle: f64,
-    pub mirror: bool,
+    /// Add each training face's mirror image, its coefficients fitted under this prior
+    /// (`Mirror::new`).
+    pub mirror: Option<f64>,
     /// Add each training face turned further out (face profiling).
     pub profiles: bool,
     /// Train facetrack's own landmark cascade on each fold's training faces (all of them, with

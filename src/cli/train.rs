@@ -11,7 +11,7 @@ use facetrack::align::ShapePredictor;
 use facetrack::align::ert_training::ErtTrainConfig;
 use facetrack::eval::faces::{Split, aflw_dir, load_faces};
 use facetrack::fit::training::{TrainConfig, cold_start_means};
-use facetrack::fit::training_set::{FaceSample, Mirror};
+use facetrack::fit::training_set::{EXACT_MIRROR_PRIOR, FaceSample, Mirror};
 use facetrack::fit::{Cascade, ParamUpdate, Pclm, RegressorKind, training};
 use facetrack::model::MorphableModel;
 
@@ -57,6 +57,12 @@ pub struct TrainArgs {
     /// Do not add the mirrored training images.
     #[arg(long)]
     no_mirror: bool,
+    /// The weight of the coefficients' prior when a mirrored image's coefficients are fitted to
+    /// its mirrored landmarks, relative to the bases' scale. The default reproduces the landmarks
+    /// almost exactly, with identities 3.5 times the originals' size; 3e-2 keeps them at the
+    /// originals' size (models/README.md).
+    #[arg(long, default_value_t = EXACT_MIRROR_PRIOR)]
+    mirror_prior: f64,
     /// Cold starts for a face turned 45° or more, as a multiple of a face's (the cascades over
     /// ert3d.bin are trained with 3).
     #[arg(long, default_value_t = 1)]
@@ -137,7 +143,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         train,
         args.max_train_angle.to_radians(),
         args.profiles,
-        !args.no_mirror,
+        (!args.no_mirror).then_some(args.mirror_prior),
     );
     let valid = load_split(
         &aflw,
@@ -247,7 +253,7 @@ pub(super) fn training_faces(
     mut faces: Vec<FaceSample>,
     max_angle: f64,
     profiles: bool,
-    mirror: bool,
+    mirror: Option<f64>,
 ) -> Vec<FaceSample> {
     // Near yaw = ±90° the dataset's Euler angles turn ambiguous (pitch and roll trade off, and
     // some faces carry pitch ±100°): their angle targets contradict their neighbours' and pull
@@ -256,8 +262,8 @@ pub(super) fn training_faces(
     if profiles {
         faces.extend(profile_faces(model, &faces));
     }
-    if mirror {
-        let mirror = Mirror::new(model);
+    if let Some(prior) = mirror {
+        let mirror = Mirror::new(model, prior);
         let flipped: Vec<FaceSample> = faces
             .par_iter()
             .filter_map(|f| mirror.flip(f, model))
@@ -331,7 +337,7 @@ fn run_folds(
     let recipe = Recipe {
         config: &config,
         max_angle: args.max_train_angle.to_radians(),
-        mirror: !args.no_mirror,
+        mirror: (!args.no_mirror).then_some(args.mirror_prior),
         profiles: args.profiles,
         ert: (m1() == M1::Ert3d).then(|| ert_config(args)),
     };
@@ -561,7 +567,7 @@ fn train_landmarks(args: &TrainArgs, model: &MorphableModel) -> Result<()> {
         train,
         std::f64::consts::PI,
         args.profiles,
-        !args.no_mirror,
+        (!args.no_mirror).then_some(args.mirror_prior),
     );
     let valid = load_split(&aflw, model, Split::Validation, "loading validation images")?;
     let cfg = ert_config(args);
