@@ -51,9 +51,9 @@ const DEFAULT_NEUTRAL: Raw = [
 /// image move with the view, so a head turned by 30° with the face held still moves the
 /// measurements though nothing moved. Measured on 57 near-frontal faces of AFLW2000-3D's training
 /// part turned ±30° after a neutral calibration (`examples/head_turn_faces.rs`): each dead zone
-/// keeps nine faces in ten's wobble to 0.15 of its control's span (the eyes' likewise, in
-/// [`EYE_BLINK_FROM`] and [`EYE_WIDE_FROM`]). The lids' wobble is the largest: 12–25 % of the eye's
-/// opening on one face in ten.
+/// is at least what keeps nine faces in ten's wobble within 0.15 of its control's span (the
+/// eyes' likewise, in [`EYE_BLINK_FROM`] and [`EYE_WIDE_FROM`]). The lids wobble most: by 21–25 %
+/// of the eye's opening or more on one face in ten.
 const DEAD_ZONE: Raw = [
     0.02,  // jawOpen
     0.02,  // mouthClose
