@@ -14,7 +14,7 @@ use facetrack::align::ShapePredictor;
 use facetrack::align::ert_training::{ErtFace, ErtTrainConfig};
 use facetrack::eval::metrics::{Report, YAW_BUCKETS, summarise};
 use facetrack::fit::training::{TrainConfig, train_cascade};
-use facetrack::fit::training_set::FaceSample;
+use facetrack::fit::training_set::{EXACT_MIRROR_PRIOR, FaceSample};
 use facetrack::fit::{ParamUpdate, RegressorKind};
 use facetrack::model::MorphableModel;
 
@@ -28,7 +28,7 @@ pub struct Recipe<'a> {
     /// Faces whose truth pitch or roll reaches this (radians) are left out of training.
     pub max_angle: f64,
     /// Add each training face's mirror image, its coefficients fitted under this prior
-    /// (`Mirror::new`).
+    /// (`Mirror::new`) for the update methods; a fold's landmark cascade takes the exact fit.
     pub mirror: Option<f64>,
     /// Add each training face turned further out (face profiling).
     pub profiles: bool,
@@ -172,7 +172,7 @@ fn train_fold_ert(
         faces,
         std::f64::consts::PI,
         recipe.profiles,
-        recipe.mirror,
+        recipe.mirror.map(|_| EXACT_MIRROR_PRIOR),
     );
     let ert_faces: Vec<ErtFace<'_>> = faces.iter().map(FaceSample::ert_face).collect();
     note!(

@@ -58,9 +58,10 @@ pub struct TrainArgs {
     #[arg(long)]
     no_mirror: bool,
     /// The weight of the coefficients' prior when a mirrored image's coefficients are fitted to
-    /// its mirrored landmarks, relative to the bases' scale. The default reproduces the landmarks
-    /// almost exactly, with identities 3.5 times the originals' size; 3e-2 keeps them at the
-    /// originals' size (models/README.md).
+    /// its mirrored landmarks, relative to the bases' scale, for the update methods (the landmark
+    /// cascade always takes the exact fit). The default reproduces the landmarks almost exactly,
+    /// with identities 3.5 times the originals' size; 3e-2 keeps them at the originals' size
+    /// (models/README.md).
     #[arg(long, default_value_t = EXACT_MIRROR_PRIOR)]
     mirror_prior: f64,
     /// Cold starts for a face turned 45° or more, as a multiple of a face's (the cascades over
@@ -567,7 +568,8 @@ fn train_landmarks(args: &TrainArgs, model: &MorphableModel) -> Result<()> {
         train,
         std::f64::consts::PI,
         args.profiles,
-        (!args.no_mirror).then_some(args.mirror_prior),
+        // Its box is around its target points, which the exact fit reproduces.
+        (!args.no_mirror).then_some(EXACT_MIRROR_PRIOR),
     );
     let valid = load_split(&aflw, model, Split::Validation, "loading validation images")?;
     let cfg = ert_config(args);
