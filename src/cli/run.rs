@@ -45,7 +45,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub lock_identity: bool,
     /// Take the first N tracked frames as the person's neutral face (with --lock-identity, the
-    /// first N once the identity is held): the expression controls read 0 on it (the panel's "Neutral face" button does the same at any time).
+    /// first N once the identity is held): the expression controls read 0 on it (the panel's
+    /// "Neutral face" button does the same at any time).
     #[arg(long, value_name = "N")]
     pub calibrate_neutral: Option<usize>,
     /// Record every fitted frame to this CSV file (the columns are described in docs/csv.md).

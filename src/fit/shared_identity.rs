@@ -49,7 +49,7 @@ pub struct SharedIdentity {
     views: Vec<View>,
     len: usize,
     /// The reduced system (`n_id × n_id`, lower triangle) and its right-hand side, which the solve
-    /// turns into the identity.
+    /// turns into the identity (held there until the next fit).
     reduced: Vec<f64>,
     rhs: Vec<f64>,
     /// One frame's expression block `D_f` (factorised in place), `C_f` by rows of the identity,
@@ -58,7 +58,6 @@ pub struct SharedIdentity {
     c_rows: Vec<f64>,
     x_rows: Vec<f64>,
     y: Vec<f64>,
-    identity: Vec<f64>,
 }
 
 impl SharedIdentity {
@@ -79,7 +78,6 @@ impl SharedIdentity {
             c_rows: vec![0.0; ni * ne],
             x_rows: vec![0.0; ni * ne],
             y: vec![0.0; ne],
-            identity: vec![0.0; ni],
         }
     }
 
@@ -183,8 +181,7 @@ impl SharedIdentity {
                 solver.refit_to_identity(&mut v.params, s, TWO_D, v.inv_size2);
             }
         }
-        self.identity.copy_from_slice(&self.rhs);
-        Ok(&self.identity)
+        Ok(&self.rhs)
     }
 }
 
