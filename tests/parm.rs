@@ -77,36 +77,47 @@ fn cold_nme(update: &ParamUpdate, faces: &[FaceSample], stages: usize) -> f64 {
 fn training_on_a_small_subset_reduces_the_error() {
     let faces = validation();
     let (train, valid) = faces.split_at(60);
-    let cfg = TrainConfig {
-        stages: 3,
-        n_id: 10,
-        n_exp: 5,
-        cold_starts: 2,
-        ..TrainConfig::default()
-    };
-    let (cascade, reports) =
-        train_cascade(model(), predictor(), train, &valid[..30], &cfg, |_, _| {});
-    assert_eq!(cascade.stages.len(), 3);
-    assert!(
-        reports.windows(2).all(|w| w[1].train_nme < w[0].train_nme),
-        "{reports:?}"
-    );
-    // The file keeps what was trained, and training again gives the same bytes.
-    assert_eq!(
-        RegressorCascade::from_bytes(&cascade.to_bytes()).unwrap(),
-        cascade
-    );
-    let (again, _) = train_cascade(model(), predictor(), train, &valid[..30], &cfg, |_, _| {});
-    assert_eq!(again.to_bytes(), cascade.to_bytes());
-    let update = ParamUpdate::Regression(cascade);
-    let start = cold_nme(&update, &valid[..30], 0);
-    let after = cold_nme(&update, &valid[..30], 3);
-    println!(
-        "NME from the cold start {:.2} % to {:.2} % after 3 stages",
-        100.0 * start,
-        100.0 * after
-    );
-    assert!(after < 0.8 * start);
+    // PARM with one map, then by pose: the landmark update three times (itself and its two
+    // copies gated by the yaw), then the parameters.
+    for (by_pose, kind, n_dx) in [
+        (false, RegressorKind::Parm, 136),
+        (true, RegressorKind::ParmByPose, 3 * 136),
+    ] {
+        let cfg = TrainConfig {
+            stages: 3,
+            n_id: 10,
+            n_exp: 5,
+            cold_starts: 2,
+            by_pose,
+            ..TrainConfig::default()
+        };
+        let (cascade, reports) =
+            train_cascade(model(), predictor(), train, &valid[..30], &cfg, |_, _| {});
+        assert_eq!(cascade.stages.len(), 3);
+        assert_eq!(cascade.kind, kind);
+        assert_eq!(cascade.stages[0].n_in(), n_dx + cascade.n_params());
+        assert!(
+            reports.windows(2).all(|w| w[1].train_nme < w[0].train_nme),
+            "{reports:?}"
+        );
+        // The file keeps what was trained, and training again gives the same bytes.
+        assert_eq!(
+            RegressorCascade::from_bytes(&cascade.to_bytes()).unwrap(),
+            cascade
+        );
+        let (again, _) = train_cascade(model(), predictor(), train, &valid[..30], &cfg, |_, _| {});
+        assert_eq!(again.to_bytes(), cascade.to_bytes());
+        let update = ParamUpdate::Regression(cascade);
+        update.check(model()).unwrap();
+        let start = cold_nme(&update, &valid[..30], 0);
+        let after = cold_nme(&update, &valid[..30], 3);
+        println!(
+            "{kind:?}: NME from the cold start {:.2} % to {:.2} % after 3 stages",
+            100.0 * start,
+            100.0 * after
+        );
+        assert!(after < 0.8 * start);
+    }
 }
 
 #[test]

@@ -145,7 +145,8 @@ pub fn load_regressors(
         RegressorCascade::from_bytes,
     )?;
     let role_ok = role.is_none_or(|r| r == cascade.role);
-    if cascade.kind != kind || !role_ok {
+    let kind_ok = cascade.kind == kind || (kind.is_parm() && cascade.kind.is_parm());
+    if !kind_ok || !role_ok {
         let path = find_model(explicit, name, &[], TRAIN_HINT)?;
         anyhow::bail!(
             "{} holds {}'s cascade for the {}, where {}'s{} is expected; {TRAIN_HINT}",

@@ -68,6 +68,10 @@ pub struct TrainArgs {
     /// ert3d.bin are trained with 3).
     #[arg(long, default_value_t = 1)]
     large_yaw_weight: usize,
+    /// Train PARM with its landmark term gated by the yaw: each stage also learns how the update
+    /// of a face turned beyond 30° to either side differs from a frontal one's.
+    #[arg(long)]
+    by_pose: bool,
     /// Give the regressors the landmark updates of hidden landmarks too.
     #[arg(long)]
     keep_invisible: bool,
@@ -317,6 +321,7 @@ fn base_config(args: &TrainArgs) -> TrainConfig {
         warm_starts: args.warm_starts,
         hide_invisible: !args.keep_invisible,
         large_yaw_weight: args.large_yaw_weight,
+        by_pose: args.by_pose,
         seed: args.seed,
         ..TrainConfig::default()
     }

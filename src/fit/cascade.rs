@@ -6,6 +6,7 @@ use thiserror::Error;
 
 use super::box_frame::{BoxFrame, ColdStart, model_face_size};
 use super::parm::parm_features;
+use super::parm_by_pose::parm_by_pose_features;
 use super::pclm::{Pclm, PclmScratch};
 use super::prm::prm_features;
 use super::regressor::{RegressorCascade, RegressorKind};
@@ -346,6 +347,9 @@ impl<'a> Cascade<'a> {
             match r.kind {
                 RegressorKind::Prm => prm_features(&s.dx, frame, &mut s.features),
                 RegressorKind::Parm => parm_features(&s.dx, p.as_slice(), frame, &mut s.features),
+                RegressorKind::ParmByPose => {
+                    parm_by_pose_features(&s.dx, p.as_slice(), p.yaw(), frame, &mut s.features)
+                }
             }
         }
         Ok(())

@@ -9,6 +9,7 @@ pub mod face_profiling;
 pub mod in_plane;
 pub mod joint;
 pub mod parm;
+pub mod parm_by_pose;
 pub mod parm_joint;
 pub mod pclm;
 pub mod prm;

@@ -77,6 +77,8 @@ fn dot(w: &[f32], x: &[f64]) -> f64 {
 pub enum RegressorKind {
     Prm,
     Parm,
+    /// PARM whose landmark term is gated by the yaw ([`super::parm_by_pose`]).
+    ParmByPose,
 }
 
 /// What a cascade was trained to start from. Cascades of either role have the same shape, so the
@@ -95,7 +97,13 @@ impl RegressorKind {
         match self {
             Self::Prm => "PRM",
             Self::Parm => "PARM",
+            Self::ParmByPose => "PARM (by pose)",
         }
+    }
+
+    /// Whether it is PARM, of either form: both fit the same parameters from the same starts.
+    pub fn is_parm(self) -> bool {
+        matches!(self, Self::Parm | Self::ParmByPose)
     }
 }
 
@@ -134,6 +142,7 @@ impl RegressorCascade {
         match kind {
             RegressorKind::Prm => 2 * n_landmarks,
             RegressorKind::Parm => 2 * n_landmarks + n_params,
+            RegressorKind::ParmByPose => super::parm_by_pose::n_features(2 * n_landmarks, n_params),
         }
     }
 }
@@ -166,6 +175,7 @@ impl RegressorCascade {
         let kind: u32 = match self.kind {
             RegressorKind::Prm => 0,
             RegressorKind::Parm => 1,
+            RegressorKind::ParmByPose => 2,
         };
         let role: u32 = match self.role {
             RegressorRole::Acquire => 0,
@@ -212,6 +222,7 @@ impl RegressorCascade {
         let kind = match r.u32()? {
             0 => RegressorKind::Prm,
             1 => RegressorKind::Parm,
+            2 => RegressorKind::ParmByPose,
             k => {
                 return Err(RegressorFileError::Invalid(format!(
                     "unknown regressor kind {k}"

@@ -37,6 +37,8 @@ pub struct TrainConfig {
     /// Starts for faces turned beyond [`LARGE_YAW`], as a multiple of a face's: one linear map
     /// serves every pose, and with a face in seven that far round, the frontal faces set it.
     pub large_yaw_weight: usize,
+    /// Train PARM with its landmark term gated by the yaw ([`super::parm_by_pose`]).
+    pub by_pose: bool,
     /// Ridge weights tried at each stage (relative to the sample count).
     pub lambdas: Vec<f64>,
     pub seed: u64,
@@ -53,6 +55,7 @@ impl Default for TrainConfig {
             warm_starts: 3,
             hide_invisible: true,
             large_yaw_weight: 1,
+            by_pose: false,
             lambdas: vec![1e-3, 1e-2, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0],
             seed: 7,
         }
@@ -216,7 +219,11 @@ pub fn train_cascade(
     let mut rng = StdRng::seed_from_u64(cfg.seed);
     let cold = cold_start_means(train, model);
     let mut cascade = RegressorCascade {
-        kind: cfg.kind,
+        kind: if cfg.by_pose && cfg.kind.is_parm() {
+            RegressorKind::ParmByPose
+        } else {
+            cfg.kind
+        },
         // A cascade that has seen a box's cold start can take one; one trained on warm starts
         // alone is for tracking.
         role: if cfg.cold_starts > 0 {
