@@ -204,7 +204,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
             }
         };
         note!(
-            "{kind:?}: {} identity and {} expression coefficients, {} stages",
+            "{}: {} identity and {} expression coefficients, {} stages",
+            cfg.cascade_kind().name(),
             cfg.n_id,
             cfg.n_exp,
             cfg.stages

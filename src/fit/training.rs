@@ -62,6 +62,17 @@ impl Default for TrainConfig {
     }
 }
 
+impl TrainConfig {
+    /// The kind of cascade this trains: PARM by pose when asked for and PARM is trained.
+    pub fn cascade_kind(&self) -> RegressorKind {
+        if self.by_pose && self.kind.is_parm() {
+            RegressorKind::ParmByPose
+        } else {
+            self.kind
+        }
+    }
+}
+
 /// How far a warm start is from the truth: a typical frame-to-frame motion, a little larger than
 /// the 3° / 2 % / 0.1 σ so that the regressors see the whole range.
 #[derive(Debug, Clone, Copy)]
@@ -219,11 +230,7 @@ pub fn train_cascade(
     let mut rng = StdRng::seed_from_u64(cfg.seed);
     let cold = cold_start_means(train, model);
     let mut cascade = RegressorCascade {
-        kind: if cfg.by_pose && cfg.kind.is_parm() {
-            RegressorKind::ParmByPose
-        } else {
-            cfg.kind
-        },
+        kind: cfg.cascade_kind(),
         // A cascade that has seen a box's cold start can take one; one trained on warm starts
         // alone is for tracking.
         role: if cfg.cold_starts > 0 {
