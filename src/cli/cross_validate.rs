@@ -14,13 +14,13 @@ use facetrack::align::ShapePredictor;
 use facetrack::align::ert_training::{ErtFace, ErtTrainConfig};
 use facetrack::eval::metrics::{Report, YAW_BUCKETS, summarise};
 use facetrack::fit::training::{TrainConfig, train_cascade};
-use facetrack::fit::training_set::{EXACT_MIRROR_PRIOR, FaceSample};
+use facetrack::fit::training_set::FaceSample;
 use facetrack::fit::{ParamUpdate, RegressorKind};
 use facetrack::model::MorphableModel;
 
 use super::eval::{StartArg, eval_ert, eval_model};
 use super::progress::Progress;
-use super::train::{grow_cascade, training_faces};
+use super::train::{grow_cascade, landmark_training_faces, training_faces};
 
 /// What the recipe's knobs are, shared with a plain `train`.
 pub struct Recipe<'a> {
@@ -167,13 +167,7 @@ fn train_fold_ert(
     fold: usize,
     k: usize,
 ) -> Result<ShapePredictor> {
-    let faces = training_faces(
-        model,
-        faces,
-        std::f64::consts::PI,
-        recipe.profiles,
-        recipe.mirror.map(|_| EXACT_MIRROR_PRIOR),
-    );
+    let faces = landmark_training_faces(model, faces, recipe.profiles, recipe.mirror.is_some());
     let ert_faces: Vec<ErtFace<'_>> = faces.iter().map(FaceSample::ert_face).collect();
     note!(
         "fold {}/{k}: training the landmark cascade on {} faces",

@@ -65,7 +65,7 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = EXACT_MIRROR_PRIOR)]
     mirror_prior: f64,
     /// Cold starts for a face turned 45° or more, as a multiple of a face's (the cascades over
-    /// ert3d.bin are trained with 3).
+    /// ert3d.bin are trained with 5).
     #[arg(long, default_value_t = 1)]
     large_yaw_weight: usize,
     /// Train PARM with its landmark term gated by the yaw: each stage also learns how the update
@@ -277,6 +277,24 @@ pub(super) fn training_faces(
         faces.extend(flipped);
     }
     faces
+}
+
+/// [`training_faces`] for the landmark cascade: every angle (its targets are landmarks, whose
+/// angles never contradict), and mirror images with the exact fit (its box is around its target
+/// points, which the exact fit reproduces).
+pub(super) fn landmark_training_faces(
+    model: &MorphableModel,
+    faces: Vec<FaceSample>,
+    profiles: bool,
+    mirror: bool,
+) -> Vec<FaceSample> {
+    training_faces(
+        model,
+        faces,
+        std::f64::consts::PI,
+        profiles,
+        mirror.then_some(EXACT_MIRROR_PRIOR),
+    )
 }
 
 /// Every face turned further out, as 300W-LP was made (see `outward_yaws`). Only faces whose
@@ -569,14 +587,7 @@ fn train_landmarks(args: &TrainArgs, model: &MorphableModel) -> Result<()> {
     if let Some(n) = args.limit {
         train.truncate(n);
     }
-    let train = training_faces(
-        model,
-        train,
-        std::f64::consts::PI,
-        args.profiles,
-        // Its box is around its target points, which the exact fit reproduces.
-        (!args.no_mirror).then_some(EXACT_MIRROR_PRIOR),
-    );
+    let train = landmark_training_faces(model, train, args.profiles, !args.no_mirror);
     let valid = load_split(&aflw, model, Split::Validation, "loading validation images")?;
     let cfg = ert_config(args);
     note!(

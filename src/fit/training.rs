@@ -34,8 +34,9 @@ pub struct TrainConfig {
     /// Perturbed ground-truth starts per training face.
     pub warm_starts: usize,
     pub hide_invisible: bool,
-    /// Starts for faces turned beyond [`LARGE_YAW`], as a multiple of a face's: one linear map
-    /// serves every pose, and with a face in seven that far round, the frontal faces set it.
+    /// Starts for faces turned beyond [`LARGE_YAW`], as a multiple of a face's: with one linear
+    /// map for every pose (and still, by pose, below 30°) and a face in seven that far round, the
+    /// frontal faces set it.
     pub large_yaw_weight: usize,
     /// Train PARM with its landmark term gated by the yaw ([`super::parm_by_pose`]).
     pub by_pose: bool,

@@ -93,7 +93,8 @@ pub fn nme(truth: &[[f64; 2]], fit: &[f64], norm: f64) -> f64 {
 /// The weight of the coefficients' unit-variance prior with which [`Mirror`] fits a mirror
 /// image's coefficients to its mirrored 68 points, relative to the mean diagonal of the landmark
 /// bases' normal matrix: a ridge this small reproduces the points almost exactly (0.07 % of the
-/// mean shape's size). The committed regressors were trained with it.
+/// mean shape's size). The committed regressors were trained with it, all but `parm_ert3d.bin`
+/// (3e-2, below).
 ///
 /// The model's bases are not closed under mirroring, and the coefficients that reproduce a
 /// mirrored face's points exactly have identities 3.5 times the originals' size (a norm of 21 over
