@@ -71,13 +71,26 @@ impl ColdStart {
     /// The starting parameters in `face_box`, with `n_id` and `n_exp` (zero) coefficients.
     pub fn params(&self, face_box: &FaceBox, n_id: usize, n_exp: usize, model_size: f64) -> Params {
         let mut p = Params::zeros(n_id, n_exp);
+        self.write(face_box, n_id, n_exp, model_size, &mut p);
+        p
+    }
+
+    /// The same into `p`, reusing its allocation.
+    pub fn write(
+        &self,
+        face_box: &FaceBox,
+        n_id: usize,
+        n_exp: usize,
+        model_size: f64,
+        p: &mut Params,
+    ) {
+        p.set_zeros(n_id, n_exp);
         let mut pose_n = [0.0; Params::N_POSE];
         pose_n[Params::S] = self.scale;
         pose_n[Params::TX] = self.tx;
         pose_n[Params::TY] = self.ty;
         BoxFrame::new(face_box, model_size)
             .denormalise(&pose_n, &mut p.as_mut_slice()[..Params::N_POSE]);
-        p
     }
 }
 

@@ -212,6 +212,17 @@ impl<'a> Cascade<'a> {
         )
     }
 
+    /// The same into `p`, reusing its allocation.
+    pub fn cold_start_into(&self, face_box: &FaceBox, p: &mut Params) {
+        self.update.cold().write(
+            face_box,
+            self.update.n_id(),
+            self.update.n_exp(),
+            model_face_size(self.model),
+            p,
+        );
+    }
+
     /// Runs `stages` stages from `p` (updated in place). `face_box` is the box the landmark cascade
     /// and the parameter normalisation use. `on_stage(k, p)` sees the parameters after each stage.
     pub fn fit(

@@ -173,11 +173,24 @@ impl Params {
     /// are lost, added ones are zero.
     pub fn with_dims(&self, n_id: usize, n_exp: usize) -> Self {
         let mut p = Self::zeros(n_id, n_exp);
-        p.values[..Self::N_POSE].copy_from_slice(self.pose());
-        let (k_id, k_exp) = (n_id.min(self.n_id()), n_exp.min(self.n_exp()));
-        p.id_mut()[..k_id].copy_from_slice(&self.id()[..k_id]);
-        p.exp_mut()[..k_exp].copy_from_slice(&self.exp()[..k_exp]);
+        p.set_with_dims(self, n_id, n_exp);
         p
+    }
+
+    /// [`Self::with_dims`] into `self`, reusing its allocation.
+    pub fn set_with_dims(&mut self, source: &Self, n_id: usize, n_exp: usize) {
+        self.set_zeros(n_id, n_exp);
+        self.values[..Self::N_POSE].copy_from_slice(source.pose());
+        let (k_id, k_exp) = (n_id.min(source.n_id()), n_exp.min(source.n_exp()));
+        self.id_mut()[..k_id].copy_from_slice(&source.id()[..k_id]);
+        self.exp_mut()[..k_exp].copy_from_slice(&source.exp()[..k_exp]);
+    }
+
+    /// All zero with these dimensions, reusing the allocation (it grows only when too small).
+    pub fn set_zeros(&mut self, n_id: usize, n_exp: usize) {
+        self.values.clear();
+        self.values.resize(Self::N_POSE + n_id + n_exp, 0.0);
+        self.n_id = n_id;
     }
 
     pub fn len(&self) -> usize {

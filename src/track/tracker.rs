@@ -328,6 +328,10 @@ pub struct Tracker {
     detections: Vec<Detection>,
     /// The fit being made, and the best of the frame.
     work: Params,
+    /// A recovery's buffers, so that it allocates nothing: the box cascade's fit, and a second
+    /// start kept while the first is tried.
+    cold: Params,
+    spare: Params,
     best: Best,
     filter: OneEuroFilter,
     /// The filtered channels: ln s, pitch, yaw, roll, tx and ty over the face's size, identity
@@ -412,6 +416,8 @@ impl Tracker {
             last_search_t: f64::NEG_INFINITY,
             detections: Vec::with_capacity(16),
             work: zeros.clone(),
+            cold: Params::zeros(models.acquire.n_id(), models.acquire.n_exp()),
+            spare: zeros.clone(),
             best: Best {
                 params: zeros,
                 log_odds: f32::NEG_INFINITY,
@@ -707,11 +713,12 @@ impl Tracker {
     /// change it afterwards), but after a cut to another person the new one is right. When the
     /// track's identity is held, the held one is tried first, and the lock is released when the
     /// cold cascade's identity fits better.
-    /// Allocates (a recovery, not a tracked frame).
+    /// Allocates nothing: a recovery in the box around the last fit is part of tracking a fast
+    /// head.
     fn try_cold(&mut self, face_box: &FaceBox, angle: f64, same_face: bool, out: &mut TrackOutput) {
         let models = Arc::clone(&self.models);
         let cold = Cascade::new(&models.model, &models.predictor, &models.acquire);
-        let mut p = cold.cold_start(face_box);
+        cold.cold_start_into(face_box, &mut self.cold);
         let image = if angle == 0.0 {
             &self.gray
         } else {
@@ -721,7 +728,7 @@ impl Tracker {
             .fit(
                 image,
                 face_box,
-                &mut p,
+                &mut self.cold,
                 usize::MAX,
                 &mut self.acquire_scratch,
                 |_, _, _| {},
@@ -730,33 +737,37 @@ impl Tracker {
         if !fitted {
             return;
         }
-        let p = p.with_dims(models.joint.n_id(), models.joint.n_exp());
+        let (n_id, n_exp) = (models.joint.n_id(), models.joint.n_exp());
         if angle == 0.0 {
-            self.work = p;
+            self.work.set_with_dims(&self.cold, n_id, n_exp);
         } else {
             // Carried back with the roll taken nearest the angle the face was found at.
-            self.work = p.clone();
+            let upright = self.upright.parts_mut().1;
+            upright.set_with_dims(&self.cold, n_id, n_exp);
+            self.work.clone_from(upright);
             self.work.set_roll(angle);
             self.work.set_pitch(0.0);
-            *self.upright.parts_mut().1 = p;
             self.upright.leave(&mut self.work);
         }
         if same_face && let Some(id) = self.identity.held() {
-            let cold_id = self.work.clone();
+            self.spare.clone_from(&self.work);
             self.work.id_mut().copy_from_slice(id);
             self.try_warm(Start::Cold, None, true, out);
             let replaced = self.best.replaced;
-            self.work = cold_id;
+            // The cold cascade's own identity.
+            std::mem::swap(&mut self.work, &mut self.spare);
             self.try_warm(Start::Cold, None, false, out);
             if self.best.replaced != replaced {
                 self.identity.release();
             }
             return;
         }
-        let start = same_face.then(|| self.work.clone());
+        if same_face {
+            self.spare.clone_from(&self.work);
+        }
         self.try_warm(Start::Cold, None, false, out);
-        if let Some(start) = start {
-            self.work = start;
+        if same_face {
+            std::mem::swap(&mut self.work, &mut self.spare);
             self.work.id_mut().copy_from_slice(self.current.id());
             self.try_warm(Start::Cold, None, false, out);
         }
