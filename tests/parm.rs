@@ -120,6 +120,88 @@ fn training_on_a_small_subset_reduces_the_error() {
     }
 }
 
+/// Mean NME of warm starts near the truth but holding `identity`, after `stages` stages of
+/// `update`; every fit must keep that identity.
+fn warm_nme_holding(
+    update: &ParamUpdate,
+    faces: &[FaceSample],
+    identity: impl Fn(&FaceSample) -> Vec<f64>,
+    stages: usize,
+) -> f64 {
+    let cascade = Cascade::new(model(), predictor(), update);
+    let mut scratch = cascade.scratch();
+    let mut rng = StdRng::seed_from_u64(3);
+    let motion = Perturbation {
+        rotation_deg: 3.0,
+        translation: 0.02,
+        scale: 0.02,
+        expression: 0.1,
+    };
+    let mut x = vec![0.0; 136];
+    let mut sum = 0.0;
+    for f in faces {
+        let side = (f.face_box.right - f.face_box.left).abs();
+        let (ni, ne) = (cascade.update.n_id(), cascade.update.n_exp());
+        let mut p = perturb(&f.truth, motion, side, ni, ne, &mut rng);
+        let held = identity(f);
+        p.id_mut().copy_from_slice(&held);
+        fit_from_previous(&cascade, &f.image, &mut p, stages, &mut scratch, &mut x).unwrap();
+        assert_eq!(
+            p.id(),
+            held.as_slice(),
+            "a tracking cascade moved the identity"
+        );
+        model().project_landmarks(&p, &mut x);
+        sum += f.nme(&x);
+    }
+    sum / faces.len() as f64
+}
+
+#[test]
+fn a_tracking_cascade_trained_from_other_identities_keeps_the_one_it_is_given() {
+    let faces = validation();
+    let (train, held_out) = (&faces[..80], &faces[80..120]);
+    let train_track = |identity_spread: f64| {
+        let cfg = TrainConfig {
+            stages: 3,
+            n_id: 10,
+            n_exp: 5,
+            cold_starts: 0,
+            warm_starts: 3,
+            identity_spread,
+            ..TrainConfig::default()
+        };
+        let (cascade, reports) =
+            train_cascade(model(), predictor(), train, held_out, &cfg, |_, _| {});
+        assert!(
+            reports.windows(2).all(|w| w[1].train_nme < w[0].train_nme),
+            "{reports:?}"
+        );
+        ParamUpdate::Regression(cascade)
+    };
+    let (spread, truth_only) = (train_track(0.3), train_track(0.0));
+    // The tracker holds its first fit's identity or a held one, never the truth's: here the mean
+    // face's, and the truth's shrunk by half.
+    let mean_face = |_: &FaceSample| vec![0.0; 10];
+    let halved = |f: &FaceSample| f.truth.id()[..10].iter().map(|v| 0.5 * v).collect();
+    for (name, identity) in [
+        ("mean face", &mean_face as &dyn Fn(&FaceSample) -> Vec<f64>),
+        ("halved", &halved),
+    ] {
+        let before = warm_nme_holding(&spread, held_out, identity, 0);
+        let with_spread = warm_nme_holding(&spread, held_out, identity, 3);
+        let without = warm_nme_holding(&truth_only, held_out, identity, 3);
+        println!(
+            "{name}: NME from the warm start {:.2} %, after 3 stages {:.2} % (trained from the \
+             truth's identity alone: {:.2} %)",
+            100.0 * before,
+            100.0 * with_spread,
+            100.0 * without
+        );
+        assert!(with_spread < 0.8 * before, "{with_spread} from {before}");
+    }
+}
+
 #[test]
 fn committed_parm_fits_held_out_faces() {
     let update = ParamUpdate::Regression(regressors("parm.bin"));
@@ -203,4 +285,7 @@ fn prm_and_parm_files_describe_themselves() {
     );
     assert_eq!(parm.stages[0].n_in(), 136 + parm.n_params());
     assert_eq!(prm.stages[0].n_in(), 136);
+    let track = regressors("parm_track.bin");
+    assert_eq!(track.kind, RegressorKind::Parm);
+    assert_eq!(track.stages[0].n_in(), 136 + track.n_params());
 }

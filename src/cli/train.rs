@@ -68,6 +68,11 @@ pub struct TrainArgs {
     /// ert3d.bin are trained with 5).
     #[arg(long, default_value_t = 1)]
     large_yaw_weight: usize,
+    /// The tracking cascades' starts take an identity other than the face's own: the truth's
+    /// shrunk towards the mean face by a uniform factor, plus this many σ of noise (0: the
+    /// truth's own). docs/identity_lock.md has what it changes; the committed files use 0.
+    #[arg(long, default_value_t = 0.0)]
+    identity_spread: f64,
     /// Train PARM with its landmark term gated by the yaw: each stage also learns how the update
     /// of a face turned beyond 30° to either side differs from a frontal one's.
     #[arg(long)]
@@ -341,6 +346,7 @@ fn base_config(args: &TrainArgs) -> TrainConfig {
         hide_invisible: !args.keep_invisible,
         large_yaw_weight: args.large_yaw_weight,
         by_pose: args.by_pose,
+        identity_spread: args.identity_spread,
         seed: args.seed,
         ..TrainConfig::default()
     }

@@ -40,6 +40,10 @@ pub struct TrainConfig {
     pub large_yaw_weight: usize,
     /// Train PARM with its landmark term gated by the yaw ([`super::parm_by_pose`]).
     pub by_pose: bool,
+    /// The warm starts' identity taken from the truth's towards the mean face by a uniform factor
+    /// and spread by this many σ (0: the truth's own). A tracker holds its track's identity, its
+    /// first fit's or a held one, never the truth's, and no stage is asked to correct it.
+    pub identity_spread: f64,
     /// Ridge weights tried at each stage (relative to the sample count).
     pub lambdas: Vec<f64>,
     pub seed: u64,
@@ -57,6 +61,7 @@ impl Default for TrainConfig {
             hide_invisible: true,
             large_yaw_weight: 1,
             by_pose: false,
+            identity_spread: 0.0,
             lambdas: vec![1e-3, 1e-2, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0],
             seed: 7,
         }
@@ -101,6 +106,9 @@ pub struct Start {
     pub face: usize,
     pub face_box: FaceBox,
     pub p: Params,
+    /// A warm start: its identity is the one the fit keeps, and the stages learn pose and
+    /// expression around it.
+    pub holds_identity: bool,
 }
 
 /// Per-stage figures of a training run.
@@ -202,15 +210,23 @@ pub fn make_starts(
                 face: i,
                 face_box: jb,
                 p: cold.params(&jb, cfg.n_id, cfg.n_exp, size),
+                holds_identity: false,
             });
         }
         for _ in 0..cfg.warm_starts {
-            let p = perturb(&f.truth, WARM_PERTURBATION, side, cfg.n_id, cfg.n_exp, rng);
+            let mut p = perturb(&f.truth, WARM_PERTURBATION, side, cfg.n_id, cfg.n_exp, rng);
+            if cfg.identity_spread > 0.0 {
+                let towards_truth: f64 = rng.random();
+                for v in p.id_mut() {
+                    *v = towards_truth * *v + cfg.identity_spread * normal(rng);
+                }
+            }
             if let Some(wb) = box_around(model, &p, &mut x) {
                 starts.push(Start {
                     face: i,
                     face_box: wb,
                     p,
+                    holds_identity: true,
                 });
             }
         }
@@ -325,7 +341,10 @@ fn stage_inputs(
                     .features_at(k, &faces[st.face].image, &st.face_box, &st.p, scratch)
                     .unwrap_or_else(|_| vec![0.0; n_feat]);
                 let frame = BoxFrame::new(&st.face_box, size);
-                let truth = faces[st.face].truth.with_dims(cascade.n_id, cascade.n_exp);
+                let mut truth = faces[st.face].truth.with_dims(cascade.n_id, cascade.n_exp);
+                if st.holds_identity {
+                    truth.id_mut().copy_from_slice(st.p.id());
+                }
                 let mut tn = vec![0.0; np];
                 let mut pn = vec![0.0; np];
                 frame.normalise(truth.as_slice(), &mut tn);
