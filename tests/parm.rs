@@ -120,6 +120,14 @@ fn training_on_a_small_subset_reduces_the_error() {
     }
 }
 
+/// A typical frame-to-frame motion: where a tracked face's warm start is.
+const FRAME_MOTION: Perturbation = Perturbation {
+    rotation_deg: 3.0,
+    translation: 0.02,
+    scale: 0.02,
+    expression: 0.1,
+};
+
 /// Mean NME of warm starts near the truth but holding `identity`, after `stages` stages of
 /// `update`; every fit must keep that identity.
 fn warm_nme_holding(
@@ -131,18 +139,12 @@ fn warm_nme_holding(
     let cascade = Cascade::new(model(), predictor(), update);
     let mut scratch = cascade.scratch();
     let mut rng = StdRng::seed_from_u64(3);
-    let motion = Perturbation {
-        rotation_deg: 3.0,
-        translation: 0.02,
-        scale: 0.02,
-        expression: 0.1,
-    };
     let mut x = vec![0.0; 136];
     let mut sum = 0.0;
     for f in faces {
         let side = (f.face_box.right - f.face_box.left).abs();
         let (ni, ne) = (cascade.update.n_id(), cascade.update.n_exp());
-        let mut p = perturb(&f.truth, motion, side, ni, ne, &mut rng);
+        let mut p = perturb(&f.truth, FRAME_MOTION, side, ni, ne, &mut rng);
         let held = identity(f);
         p.id_mut().copy_from_slice(&held);
         fit_from_previous(&cascade, &f.image, &mut p, stages, &mut scratch, &mut x).unwrap();
@@ -230,19 +232,13 @@ fn warm_start_ends_at_least_as_close_as_a_cold_start_in_fewer_stages() {
     let cascade = Cascade::new(model(), predictor(), &warm);
     let mut scratch = cascade.scratch();
     let mut rng = StdRng::seed_from_u64(1);
-    let motion = Perturbation {
-        rotation_deg: 3.0,
-        translation: 0.02,
-        scale: 0.02,
-        expression: 0.1,
-    };
     let mut x = vec![0.0; 136];
     let mut per_stage = [0.0; 5];
     for f in faces {
         let side = (f.face_box.right - f.face_box.left).abs();
         let start = perturb(
             &f.truth,
-            motion,
+            FRAME_MOTION,
             side,
             cascade.update.n_id(),
             cascade.update.n_exp(),
