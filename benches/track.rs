@@ -170,6 +170,7 @@ fn main() {
         prm: regressors("prm_track.bin"),
         acquire: cold.clone(),
         parm: track.clone(),
+        parm_held: regressors("parm_track_held.bin"),
         joint,
         confidence: confidence.clone(),
         model,

@@ -49,6 +49,7 @@ fn models(dir: &Path) -> Result<Arc<TrackerModels>, Error> {
         prm: regressors("prm_track.bin")?,
         acquire: regressors("parm.bin")?,
         parm,
+        parm_held: regressors("parm_track_held.bin")?,
         joint,
         confidence: FitConfidence::from_bytes(&read("confidence.bin")?)?,
         model,

@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 use facetrack::align::ShapePredictor;
 use facetrack::eval::faces::{Split, load_faces};
-use facetrack::fit::training::{Perturbation, TrainConfig, perturb, train_cascade};
+use facetrack::fit::training::{Perturbation, TrainConfig, WarmIdentity, perturb, train_cascade};
 use facetrack::fit::training_set::FaceSample;
 use facetrack::fit::warm_start::{box_around, fit_from_previous};
 use facetrack::fit::{Cascade, ParamUpdate, RegressorCascade, RegressorKind};
@@ -163,14 +163,14 @@ fn warm_nme_holding(
 fn a_tracking_cascade_trained_from_other_identities_keeps_the_one_it_is_given() {
     let faces = validation();
     let (train, held_out) = (&faces[..80], &faces[80..120]);
-    let train_track = |identity_spread: f64| {
+    let train_track = |warm_identity: WarmIdentity| {
         let cfg = TrainConfig {
             stages: 3,
             n_id: 10,
             n_exp: 5,
             cold_starts: 0,
             warm_starts: 3,
-            identity_spread,
+            warm_identity,
             ..TrainConfig::default()
         };
         let (cascade, reports) =
@@ -181,26 +181,29 @@ fn a_tracking_cascade_trained_from_other_identities_keeps_the_one_it_is_given() 
         );
         ParamUpdate::Regression(cascade)
     };
-    let (spread, truth_only) = (train_track(0.3), train_track(0.0));
-    // The tracker holds its first fit's identity or a held one, never the truth's: here the mean
+    let truth_only = train_track(WarmIdentity::Truth);
+    // The tracker holds its first fit's identity or the lock's, never the truth's: here the mean
     // face's, and the truth's shrunk by half.
     let mean_face = |_: &FaceSample| vec![0.0; 10];
     let halved = |f: &FaceSample| f.truth.id()[..10].iter().map(|v| 0.5 * v).collect();
-    for (name, identity) in [
-        ("mean face", &mean_face as &dyn Fn(&FaceSample) -> Vec<f64>),
-        ("halved", &halved),
-    ] {
-        let before = warm_nme_holding(&spread, held_out, identity, 0);
-        let with_spread = warm_nme_holding(&spread, held_out, identity, 3);
-        let without = warm_nme_holding(&truth_only, held_out, identity, 3);
-        println!(
-            "{name}: NME from the warm start {:.2} %, after 3 stages {:.2} % (trained from the \
-             truth's identity alone: {:.2} %)",
-            100.0 * before,
-            100.0 * with_spread,
-            100.0 * without
-        );
-        assert!(with_spread < 0.8 * before, "{with_spread} from {before}");
+    for warm in [WarmIdentity::Shrunk(0.3), WarmIdentity::NearMean(0.25)] {
+        let cascade = train_track(warm);
+        for (name, identity) in [
+            ("mean face", &mean_face as &dyn Fn(&FaceSample) -> Vec<f64>),
+            ("truth halved", &halved),
+        ] {
+            let before = warm_nme_holding(&cascade, held_out, identity, 0);
+            let after = warm_nme_holding(&cascade, held_out, identity, 3);
+            let without = warm_nme_holding(&truth_only, held_out, identity, 3);
+            println!(
+                "{warm:?}, holding the {name}: NME from the warm start {:.2} %, after 3 stages \
+                 {:.2} % (trained from the truth's identity: {:.2} %)",
+                100.0 * before,
+                100.0 * after,
+                100.0 * without
+            );
+            assert!(after < 0.8 * before, "{after} from {before}");
+        }
     }
 }
 

@@ -56,32 +56,49 @@ fn root() -> &'static Path {
 
 fn models() -> Arc<TrackerModels> {
     static M: OnceLock<Arc<TrackerModels>> = OnceLock::new();
-    M.get_or_init(|| {
-        let dir = root().join("models");
-        let read = |name: &str| std::fs::read(dir.join(name)).unwrap();
-        let model = MorphableModel::from_bytes(&read("face_model.bin")).unwrap();
-        let bytes = std::fs::read("/usr/share/dlib/shape_predictor_68_face_landmarks.dat")
-            .expect("dlib's shape predictor: run scripts/setup.sh");
-        let predictor = ShapePredictor::from_dlib_bytes(&bytes).unwrap();
-        let regressors = |name: &str| {
-            ParamUpdate::Regression(RegressorCascade::from_bytes(&read(name)).unwrap())
-        };
-        let parm = regressors("parm_track.bin");
-        let joint = JointSolver::new(&model, parm.n_id(), parm.n_exp(), JointConfig::default());
-        let pclm: Pclm = serde_json::from_slice(&read("pclm.json")).unwrap();
-        Arc::new(TrackerModels {
-            pclm: ParamUpdate::Pclm(pclm),
-            prm: regressors("prm_track.bin"),
-            acquire: regressors("parm.bin"),
-            parm,
-            joint,
-            confidence: FitConfidence::from_bytes(&read("confidence.bin")).unwrap(),
-            model,
-            predictor,
-            eyelids: None,
-        })
-    })
-    .clone()
+    M.get_or_init(|| Arc::new(load_models("parm_track_held.bin")))
+        .clone()
+}
+
+/// The committed models, with `held` as the tracking cascade for a held identity.
+fn load_models(held: &str) -> TrackerModels {
+    let dir = root().join("models");
+    let read = |name: &str| std::fs::read(dir.join(name)).unwrap();
+    let model = MorphableModel::from_bytes(&read("face_model.bin")).unwrap();
+    let bytes = std::fs::read("/usr/share/dlib/shape_predictor_68_face_landmarks.dat")
+        .expect("dlib's shape predictor: run scripts/setup.sh");
+    let predictor = ShapePredictor::from_dlib_bytes(&bytes).unwrap();
+    let regressors =
+        |name: &str| ParamUpdate::Regression(RegressorCascade::from_bytes(&read(name)).unwrap());
+    let parm = regressors("parm_track.bin");
+    let joint = JointSolver::new(&model, parm.n_id(), parm.n_exp(), JointConfig::default());
+    let pclm: Pclm = serde_json::from_slice(&read("pclm.json")).unwrap();
+    TrackerModels {
+        pclm: ParamUpdate::Pclm(pclm),
+        prm: regressors("prm_track.bin"),
+        acquire: regressors("parm.bin"),
+        parm,
+        parm_held: regressors(held),
+        joint,
+        confidence: FitConfidence::from_bytes(&read("confidence.bin")).unwrap(),
+        model,
+        predictor,
+        eyelids: None,
+    }
+}
+
+#[test]
+fn a_held_identity_cascade_of_another_kind_is_an_error_naming_both() {
+    let err = Tracker::new(
+        Arc::new(load_models("prm_track.bin")),
+        TrackSettings::default(),
+    )
+    .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("held identity") && msg.contains("PRM") && msg.contains("PARM"),
+        "{msg}"
+    );
 }
 
 fn sequence() -> DemoSequence {

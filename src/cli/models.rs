@@ -20,6 +20,9 @@ pub const PARM_FILE: &str = "parm.bin";
 pub const PCLM_FILE: &str = "pclm.json";
 /// PARM trained from warm starts, for tracking.
 pub const PARM_TRACK_FILE: &str = "parm_track.bin";
+/// PARM trained from warm starts holding an identity near the mean face, for tracking while the
+/// identity lock holds one.
+pub const PARM_TRACK_HELD_FILE: &str = "parm_track_held.bin";
 /// PRM trained from warm starts, for tracking.
 pub const PRM_TRACK_FILE: &str = "prm_track.bin";
 /// facetrack's own landmark cascade (M1), trained on the 3D model's landmarks.
@@ -166,7 +169,7 @@ pub fn load_named_regressors(name: &str) -> Result<RegressorCascade> {
         PRM_FILE => (RegressorKind::Prm, RegressorRole::Acquire),
         PARM_FILE => (RegressorKind::Parm, RegressorRole::Acquire),
         PRM_TRACK_FILE => (RegressorKind::Prm, RegressorRole::Track),
-        PARM_TRACK_FILE => (RegressorKind::Parm, RegressorRole::Track),
+        PARM_TRACK_FILE | PARM_TRACK_HELD_FILE => (RegressorKind::Parm, RegressorRole::Track),
         _ => anyhow::bail!("{name} is not a regressor file of this program"),
     };
     load_regressors(None, &for_m1(name), kind, Some(role))
@@ -230,6 +233,7 @@ pub fn load_tracker_models() -> Result<std::sync::Arc<TrackerModels>> {
         load_named_regressors(name).and_then(|r| checked(ParamUpdate::Regression(r), name, &model))
     };
     let parm = regression(PARM_TRACK_FILE)?;
+    let parm_held = regression(PARM_TRACK_HELD_FILE)?;
     let prm = regression(PRM_TRACK_FILE)?;
     let acquire = regression(PARM_FILE)?;
     let pclm = checked(ParamUpdate::Pclm(load_pclm()?), PCLM_FILE, &model)?;
@@ -239,6 +243,7 @@ pub fn load_tracker_models() -> Result<std::sync::Arc<TrackerModels>> {
         prm,
         acquire,
         parm,
+        parm_held,
         joint,
         confidence: load_confidence()?,
         eyelids: match m1() {

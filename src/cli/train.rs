@@ -10,17 +10,24 @@ use rayon::prelude::*;
 use facetrack::align::ShapePredictor;
 use facetrack::align::ert_training::ErtTrainConfig;
 use facetrack::eval::faces::{Split, aflw_dir, load_faces};
-use facetrack::fit::training::{TrainConfig, cold_start_means};
+use facetrack::fit::training::{TrainConfig, WarmIdentity, cold_start_means};
 use facetrack::fit::training_set::{EXACT_MIRROR_PRIOR, FaceSample, Mirror};
 use facetrack::fit::{Cascade, ParamUpdate, Pclm, RegressorKind, training};
 use facetrack::model::MorphableModel;
 
 use super::cross_validate::{Recipe, cross_validate};
 use super::models::{
-    CONFIDENCE_FILE, ERT_FILE, M1, PARM_FILE, PARM_TRACK_FILE, PCLM_FILE, PRM_FILE, PRM_TRACK_FILE,
-    for_m1, load_face_model, load_landmark_cascade, m1,
+    CONFIDENCE_FILE, ERT_FILE, M1, PARM_FILE, PARM_TRACK_FILE, PARM_TRACK_HELD_FILE, PCLM_FILE,
+    PRM_FILE, PRM_TRACK_FILE, for_m1, load_face_model, load_landmark_cascade, m1,
 };
 use super::progress::{Progress, with_progress};
+
+/// The spread of the identities `parm_track_held.bin` is trained holding, σ a coefficient: the
+/// identity lock's fits on the shared clips have a norm of 1–2 over 40 coefficients.
+const HELD_IDENTITY_SPREAD: f64 = 0.25;
+/// Its warm starts a face: each holds another identity, and with 3 the clips' NME moved by up to
+/// 0.15 points from one training seed to the next.
+const HELD_WARM_STARTS: usize = 10;
 
 #[derive(Debug, Args)]
 pub struct TrainArgs {
@@ -90,6 +97,11 @@ pub struct TrainArgs {
     /// starts), written to parm_track.bin and prm_track.bin.
     #[arg(long)]
     track: bool,
+    /// With --track: PARM for tracking a face whose identity the lock holds
+    /// (parm_track_held.bin), from warm starts holding an identity near the mean face, as the
+    /// lock's is (10 starts a face unless --warm-starts says otherwise).
+    #[arg(long, requires = "track")]
+    held_identity: bool,
     /// Train the fit confidence instead (confidence.bin): boosted trees telling fits on a face
     /// from fits that let go, on examples made from the training faces.
     #[arg(long, conflicts_with = "track")]
@@ -176,7 +188,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
     }
 
     let base = base_config(&args);
-    let jobs = if args.track {
+    let jobs = if args.held_identity {
+        vec![(RegressorKind::Parm, Which::Parm, PARM_TRACK_HELD_FILE)]
+    } else if args.track {
         vec![
             (RegressorKind::Parm, Which::Parm, PARM_TRACK_FILE),
             (RegressorKind::Prm, Which::Prm, PRM_TRACK_FILE),
@@ -195,10 +209,15 @@ pub fn run(args: TrainArgs) -> Result<()> {
             TrainConfig {
                 kind,
                 cold_starts: 0,
-                warm_starts: if args.warm_starts == 0 {
-                    3
+                warm_starts: match (args.warm_starts, args.held_identity) {
+                    (0, false) => 3,
+                    (0, true) => HELD_WARM_STARTS,
+                    (n, _) => n,
+                },
+                warm_identity: if args.held_identity {
+                    WarmIdentity::NearMean(HELD_IDENTITY_SPREAD)
                 } else {
-                    args.warm_starts
+                    base.warm_identity
                 },
                 ..base.clone()
             }
@@ -346,7 +365,11 @@ fn base_config(args: &TrainArgs) -> TrainConfig {
         hide_invisible: !args.keep_invisible,
         large_yaw_weight: args.large_yaw_weight,
         by_pose: args.by_pose,
-        identity_spread: args.identity_spread,
+        warm_identity: if args.identity_spread > 0.0 {
+            WarmIdentity::Shrunk(args.identity_spread)
+        } else {
+            WarmIdentity::Truth
+        },
         seed: args.seed,
         ..TrainConfig::default()
     }

@@ -40,10 +40,8 @@ pub struct TrainConfig {
     pub large_yaw_weight: usize,
     /// Train PARM with its landmark term gated by the yaw ([`super::parm_by_pose`]).
     pub by_pose: bool,
-    /// The warm starts' identity taken from the truth's towards the mean face by a uniform factor
-    /// and spread by this many σ (0: the truth's own). A tracker holds its track's identity, its
-    /// first fit's or a held one, never the truth's, and no stage is asked to correct it.
-    pub identity_spread: f64,
+    /// The identity the warm starts hold; no stage is asked to correct it.
+    pub warm_identity: WarmIdentity,
     /// Ridge weights tried at each stage (relative to the sample count).
     pub lambdas: Vec<f64>,
     pub seed: u64,
@@ -61,7 +59,7 @@ impl Default for TrainConfig {
             hide_invisible: true,
             large_yaw_weight: 1,
             by_pose: false,
-            identity_spread: 0.0,
+            warm_identity: WarmIdentity::Truth,
             lambdas: vec![1e-3, 1e-2, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0],
             seed: 7,
         }
@@ -77,6 +75,21 @@ impl TrainConfig {
             self.kind
         }
     }
+}
+
+/// The identity a tracking cascade's warm starts hold. A tracker holds its track's identity — its
+/// first fit's, or the one the identity lock holds — never the truth's.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum WarmIdentity {
+    /// The face's own.
+    Truth,
+    /// The truth's shrunk towards the mean face by a uniform factor in 0…1, plus this many σ of
+    /// noise a coefficient.
+    Shrunk(f64),
+    /// Near the mean face, this many σ a coefficient and nothing of the face's own: what the
+    /// identity lock holds, whose 2D fit keeps little of the identity's 40 coefficients (norm
+    /// 1–2 on the shared clips, where a face's own is about 6).
+    NearMean(f64),
 }
 
 /// How far a warm start is from the truth: a typical frame-to-frame motion, a little larger than
@@ -215,10 +228,18 @@ pub fn make_starts(
         }
         for _ in 0..cfg.warm_starts {
             let mut p = perturb(&f.truth, WARM_PERTURBATION, side, cfg.n_id, cfg.n_exp, rng);
-            if cfg.identity_spread > 0.0 {
-                let towards_truth: f64 = rng.random();
-                for v in p.id_mut() {
-                    *v = towards_truth * *v + cfg.identity_spread * normal(rng);
+            match cfg.warm_identity {
+                WarmIdentity::Truth => {}
+                WarmIdentity::Shrunk(spread) => {
+                    let towards_truth: f64 = rng.random();
+                    for v in p.id_mut() {
+                        *v = towards_truth * *v + spread * normal(rng);
+                    }
+                }
+                WarmIdentity::NearMean(spread) => {
+                    for v in p.id_mut() {
+                        *v = spread * normal(rng);
+                    }
                 }
             }
             if let Some(wb) = box_around(model, &p, &mut x) {

@@ -147,6 +147,11 @@ pub struct TrackerModels {
     /// PRM and PARM trained from warm starts (`prm_track.bin`, `parm_track.bin`).
     pub prm: ParamUpdate,
     pub parm: ParamUpdate,
+    /// PARM trained from warm starts holding identities near the mean face
+    /// (`parm_track_held.bin`): the tracking cascade while the identity lock holds one. A
+    /// cascade runs steadiest holding the kind of identity it was trained with, and the lock's,
+    /// fitted to 2D landmarks, keeps little of a face's own (docs/identity_lock.md).
+    pub parm_held: ParamUpdate,
     /// PARM trained from boxes (`parm.bin`): the first fit after a detection.
     pub acquire: ParamUpdate,
     pub joint: JointSolver,
@@ -170,6 +175,18 @@ impl TrackerModels {
 
     fn cascade(&self, method: TrackMethod) -> Cascade<'_> {
         Cascade::new(&self.model, &self.predictor, self.update(method))
+    }
+
+    /// The cascade a warm start of `method` is fitted with: PARM alone takes its own while the
+    /// identity is held. The joint refinement after PARM keeps the ordinary one: it fits the
+    /// identity again and takes PARM's 3D landmarks as targets, and with the held cascade's the
+    /// shared clips' error rose (1.89 → 1.98 %).
+    fn warm_cascade(&self, method: TrackMethod, joint: bool, held: bool) -> Cascade<'_> {
+        if held && !joint && method == TrackMethod::Parm {
+            Cascade::new(&self.model, &self.predictor, &self.parm_held)
+        } else {
+            self.cascade(method)
+        }
     }
 
     /// Identity and expression dimensions of every fit: the joint refinement's, which every
@@ -202,6 +219,13 @@ pub enum TrackError {
     },
     #[error("the fit confidence is trained for {got} landmarks; the face model has {expected}")]
     Confidence { got: usize, expected: usize },
+    #[error(
+        "the tracking cascade for a held identity is {got}'s; it must be {expected}'s, as the tracking PARM is"
+    )]
+    HeldCascade {
+        got: &'static str,
+        expected: &'static str,
+    },
     #[error("the tracking thread stopped: {0}")]
     Stopped(String),
 }
@@ -381,6 +405,26 @@ impl Tracker {
                     n_exp,
                 });
             }
+        }
+        let kind = |u: &ParamUpdate| match u {
+            ParamUpdate::Regression(c) => c.kind.name(),
+            ParamUpdate::Pclm(_) => "PCLM",
+        };
+        if kind(&models.parm_held) != kind(&models.parm) {
+            return Err(TrackError::HeldCascade {
+                got: kind(&models.parm_held),
+                expected: kind(&models.parm),
+            });
+        }
+        let held = &models.parm_held;
+        if held.n_id() != n_id || held.n_exp() != n_exp {
+            return Err(TrackError::Dimensions {
+                method: "held-identity PARM",
+                got: held.n_id(),
+                got_exp: held.n_exp(),
+                n_id,
+                n_exp,
+            });
         }
         if models.confidence.n_landmarks() != models.model.n_landmarks() {
             return Err(TrackError::Confidence {
@@ -919,7 +963,7 @@ impl Tracker {
     fn fit_work(&mut self, hold: bool, out: &mut TrackOutput) -> Result<(), WarmStartError> {
         let s = self.settings;
         let models = &self.models;
-        let cascade = models.cascade(s.method);
+        let cascade = models.warm_cascade(s.method, s.joint, hold);
         let scratch = &mut self.scratch[s.method.index()];
         scratch.fit.hold_identity(hold);
         let angle = in_plane_angle(&self.work);
