@@ -100,7 +100,7 @@ pub struct TrainArgs {
     /// With --track: PARM for tracking a face whose identity the lock holds
     /// (parm_track_held.bin), from warm starts holding an identity near the mean face, as the
     /// lock's is (10 starts a face unless --warm-starts says otherwise).
-    #[arg(long, requires = "track")]
+    #[arg(long, requires = "track", conflicts_with = "identity_spread")]
     held_identity: bool,
     /// Train the fit confidence instead (confidence.bin): boosted trees telling fits on a face
     /// from fits that let go, on examples made from the training faces.

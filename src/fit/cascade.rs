@@ -204,12 +204,9 @@ impl<'a> Cascade<'a> {
 
     /// The cold start in `face_box` (PARM paper §4.2).
     pub fn cold_start(&self, face_box: &FaceBox) -> Params {
-        self.update.cold().params(
-            face_box,
-            self.update.n_id(),
-            self.update.n_exp(),
-            model_face_size(self.model),
-        )
+        let mut p = Params::zeros(self.update.n_id(), self.update.n_exp());
+        self.cold_start_into(face_box, &mut p);
+        p
     }
 
     /// The same into `p`, reusing its allocation.

@@ -394,11 +394,14 @@ pub const FILTER_SETTINGS: OneEuroSettings = OneEuroSettings {
 impl Tracker {
     pub fn new(models: Arc<TrackerModels>, settings: TrackSettings) -> Result<Self, TrackError> {
         let (n_id, n_exp) = (models.joint.n_id(), models.joint.n_exp());
-        for m in TrackMethod::ALL {
-            let u = models.update(m);
+        let updates = TrackMethod::ALL
+            .map(|m| (m.name(), models.update(m)))
+            .into_iter()
+            .chain([("held-identity PARM", &models.parm_held)]);
+        for (method, u) in updates {
             if u.n_id() != n_id || u.n_exp() != n_exp {
                 return Err(TrackError::Dimensions {
-                    method: m.name(),
+                    method,
                     got: u.n_id(),
                     got_exp: u.n_exp(),
                     n_id,
@@ -406,6 +409,7 @@ impl Tracker {
                 });
             }
         }
+        // The held-identity cascade runs in PARM's scratch: its features must be PARM's.
         let kind = |u: &ParamUpdate| match u {
             ParamUpdate::Regression(c) => c.kind.name(),
             ParamUpdate::Pclm(_) => "PCLM",
@@ -414,16 +418,6 @@ impl Tracker {
             return Err(TrackError::HeldCascade {
                 got: kind(&models.parm_held),
                 expected: kind(&models.parm),
-            });
-        }
-        let held = &models.parm_held;
-        if held.n_id() != n_id || held.n_exp() != n_exp {
-            return Err(TrackError::Dimensions {
-                method: "held-identity PARM",
-                got: held.n_id(),
-                got_exp: held.n_exp(),
-                n_id,
-                n_exp,
             });
         }
         if models.confidence.n_landmarks() != models.model.n_landmarks() {
