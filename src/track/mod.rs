@@ -7,6 +7,7 @@ pub mod loss;
 pub mod one_euro;
 pub mod pipeline;
 pub mod tracker;
+pub mod two_fits;
 
 pub use pipeline::{
     LiveOutput, LiveReport, LiveSent, Pipeline, PipelineEnd, PipelineEvent, RecordingEnd,

@@ -6,11 +6,13 @@
 //! filter adds no lag to the fit itself.
 //!
 //! Every fit is judged by the fit confidence ([`crate::align::fit_confidence`]): a frame is
-//! tracked only when it reaches [`CONFIDENCE_THRESHOLD`]. A frame whose warm-started fit falls
-//! short is recovered within the frame: first from the constant-velocity prediction of the pose
-//! (or the last fit, whichever the first try was not), then from the cold start in the box around
-//! the last landmarks, then in every box the face detector finds in the whole frame; the most
-//! confident fit wins. Between detections a search runs on a thread of its own
+//! tracked only when it reaches [`CONFIDENCE_THRESHOLD`]. Each frame is fitted twice from warm
+//! starts — the constant-velocity prediction of the pose and the last fit for a moving head, the
+//! last fit moved a little to either side for a still one — and the mean of the two is reported
+//! when both are confident and agree ([`super::two_fits`]), else the more confident. A frame whose
+//! warm-started fits both fall short is recovered within the frame: from the cold start in the box
+//! around the last landmarks, then in every box the face detector finds in the whole frame; the
+//! most confident fit wins. Between detections a search runs on a thread of its own
 //! ([`super::background_detection`]) so that a cut to a face elsewhere, or a face coming back, is
 //! noticed while the tracker holds something else.
 //!
@@ -26,6 +28,7 @@ use super::background_detection::BackgroundDetector;
 use super::identity_lock::{IdentityLock, LockState};
 use super::loss::{self, LossReason};
 use super::one_euro::{OneEuroFilter, OneEuroSettings};
+use super::two_fits;
 use crate::align::detect::{
     Detection, DetectorModelError, FaceDetector, bounds, points, square_box_around,
 };
@@ -249,13 +252,17 @@ const BACKGROUND_WAIT_FRAMES: usize = 60;
 const RECOVERY_FRAMES: usize = 8;
 /// Detections tried when searching the whole frame, best score first.
 const MAX_CANDIDATES: usize = 4;
-/// The prediction is tried first only when it moves the face by more than this share of its
-/// size or turns it by more than [`PREDICT_MIN_ANGLE`]: for a still head the last fit is as good
-/// and the frame costs one fit.
+/// The prediction is tried only when it moves the face by more than this share of its size or
+/// turns it by more than [`PREDICT_MIN_ANGLE`]: for a still head the last fit is as good a start,
+/// and the frame's second start is the last fit moved by [`STILL_START_SHIFT`].
 const PREDICT_MIN_SHIFT: f64 = 0.02;
 const PREDICT_MIN_ANGLE: f64 = 2.0 * std::f64::consts::PI / 180.0;
 /// The prediction extrapolates at most this many frame intervals (a frame dropped by a camera).
 const PREDICT_MAX_STEPS: f64 = 3.0;
+/// A still head's two starts are the last fit moved by this share of the face's size to either
+/// side, along the diagonal. Anything from a pixel up does as well (on the shared clips 0.5 % and
+/// 1 % measured the same); past 2 % the fits land further from the face.
+const STILL_START_SHIFT: f64 = 0.01;
 
 /// One frame's outcome, in buffers the caller keeps and passes again.
 #[derive(Debug, Clone)]
@@ -357,6 +364,13 @@ pub struct Tracker {
     cold: Params,
     spare: Params,
     best: Best,
+    /// The confidence of the fit last judged.
+    last_log_odds: f32,
+    /// The frame's first confident warm fit and its landmarks, for the mean of two
+    /// ([`super::two_fits`]), and how many confident warm fits the frame has had.
+    kept: Params,
+    kept_x: Vec<f64>,
+    kept_fits: usize,
     filter: OneEuroFilter,
     /// The filtered channels: ln s, pitch, yaw, roll, tx and ty over the face's size, identity
     /// and expression.
@@ -464,6 +478,10 @@ impl Tracker {
                 reason: None,
                 replaced: 0,
             },
+            last_log_odds: f32::NEG_INFINITY,
+            kept: Params::zeros(n_id, n_exp),
+            kept_x: vec![0.0; 2 * nl],
+            kept_fits: 0,
             filter: OneEuroFilter::new(FILTER_SETTINGS),
             channels: vec![0.0; Params::N_POSE + n_id + n_exp],
             x: vec![0.0; 2 * nl],
@@ -651,20 +669,36 @@ impl Tracker {
         Ok(out.status)
     }
 
-    /// The warm starts — the prediction and the last fit — then, when neither is confident, the
-    /// cold start in the box around the last fit.
+    /// The two warm starts — the prediction and the last fit, or the last fit moved to either
+    /// side — then, when neither is confident, the cold start in the box around the last fit.
     fn track_from_last(&mut self, t: f64, out: &mut TrackOutput) {
         let previous_scale = Some(self.current.s());
-        // A moving head gets two starts, the prediction and the last fit, and the more confident
-        // fit wins: the prediction alone overshoots when the head stops or turns back (on the
-        // shared clips at every 4th frame it helped one clip and hurt three), the last fit alone
-        // lags a fast head out of the cascade's reach.
+        // Every frame gets two warm fits ([`super::two_fits`]), and their mean is reported when
+        // both are confident and agree, else the more confident. A moving head's two starts are
+        // the prediction and the last fit: the prediction alone overshoots when the head stops or
+        // turns back (on the shared clips at every 4th frame it helped one clip and hurt three),
+        // the last fit alone lags a fast head out of the cascade's reach. A still head's are the
+        // last fit moved a little to either side along the diagonal, so that the mean has no
+        // lean.
         let hold = self.identity.held().is_some();
+        self.kept_fits = 0;
         if self.since_tracked == 0 && self.predict(t) {
             self.try_warm(Start::Predicted, previous_scale, hold, out);
+            self.keep_warm_fit();
+            self.work.clone_from(&self.current);
+            self.try_warm(Start::Previous, previous_scale, hold, out);
+            self.keep_warm_fit();
+        } else {
+            let size = self.current.s().abs() * model_face_size(&self.models.model);
+            for side in [1.0, -1.0] {
+                let shift = side * STILL_START_SHIFT * size;
+                self.work.clone_from(&self.current);
+                self.work.set_tx(self.current.tx() + shift);
+                self.work.set_ty(self.current.ty() + shift);
+                self.try_warm(Start::Previous, previous_scale, hold, out);
+                self.keep_warm_fit();
+            }
         }
-        self.work.clone_from(&self.current);
-        self.try_warm(Start::Previous, previous_scale, hold, out);
         if self.best.log_odds >= THRESHOLD_LOG_ODDS {
             return;
         }
@@ -811,6 +845,26 @@ impl Tracker {
         }
     }
 
+    /// After a warm fit was judged ([`Self::consider`]: `x` holds its landmarks): keeps it when it
+    /// is confident, and when it is the frame's second such fit and agrees with the first, makes
+    /// the frame's best their mean.
+    fn keep_warm_fit(&mut self) {
+        if self.last_log_odds < THRESHOLD_LOG_ODDS {
+            return;
+        }
+        if self.kept_fits == 0 {
+            self.kept.clone_from(&self.work);
+            self.kept_x.copy_from_slice(&self.x);
+            self.kept_fits = 1;
+            return;
+        }
+        let size = self.current.s().abs() * model_face_size(&self.models.model);
+        if two_fits::mean_distance(&self.kept_x, &self.x) <= two_fits::AGREEMENT * size {
+            two_fits::mean_into(&self.kept, &self.work, &mut self.best.params);
+        }
+        self.kept_fits = 2;
+    }
+
     /// Judges `work` — the loss checks, then the confidence — and keeps it if it beats the best.
     fn consider(
         &mut self,
@@ -834,6 +888,7 @@ impl Tracker {
                     .log_odds(&self.gray, &self.x, &mut self.confidence_scratch)
             }
         };
+        self.last_log_odds = log_odds;
         if self.best.log_odds == f32::NEG_INFINITY && log_odds == f32::NEG_INFINITY {
             self.best.reason = verdict.or(self.best.reason);
         }
