@@ -77,7 +77,8 @@ pub struct TrainArgs {
     large_yaw_weight: usize,
     /// The tracking cascades' starts take an identity other than the face's own: the truth's
     /// shrunk towards the mean face by a uniform factor, plus this many σ of noise (0: the
-    /// truth's own). docs/identity_lock.md has what it changes; the committed files use 0.
+    /// truth's own). docs/identity_lock.md has what it changes; parm_track_ert3d.bin is made
+    /// with 0.5, the other files with 0.
     #[arg(long, default_value_t = 0.0)]
     identity_spread: f64,
     /// Train PARM with its landmark term gated by the yaw: each stage also learns how the update
