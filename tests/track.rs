@@ -291,13 +291,18 @@ fn summary(stdout: &[u8]) -> serde_json::Value {
     serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: stdout {text:?}"))
 }
 
-#[test]
-fn track_writes_the_design_csv_and_follows_the_demo() {
-    let dir = tempfile::tempdir().unwrap();
-    let csv = dir.path().join("out.csv");
+/// `facetrack track` on the demo's first `frames` frames, writing `csv`; it must succeed.
+fn track_demo(frames: u32, csv: &Path) -> std::process::Output {
     let out = facetrack()
-        .args(["track", "--source", "demo", "--frames", "120", "--csv"])
-        .arg(&csv)
+        .args([
+            "track",
+            "--source",
+            "demo",
+            "--frames",
+            &frames.to_string(),
+            "--csv",
+        ])
+        .arg(csv)
         .output()
         .unwrap();
     assert!(
@@ -305,6 +310,14 @@ fn track_writes_the_design_csv_and_follows_the_demo() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    out
+}
+
+#[test]
+fn track_writes_the_design_csv_and_follows_the_demo() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("out.csv");
+    let out = track_demo(120, &csv);
     let s = summary(&out.stdout);
     for key in [
         "frames",
@@ -373,16 +386,7 @@ fn track_writes_the_design_csv_and_follows_the_demo() {
 fn a_still_face_is_held_still() {
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("still.csv");
-    let out = facetrack()
-        .args(["track", "--source", "demo", "--frames", "90", "--csv"])
-        .arg(&csv)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    track_demo(90, &csv);
     let (h, rows) = read_csv(&csv);
     let col = |name: &str| h.iter().position(|c| c == name).unwrap();
     let still: Vec<&Vec<String>> = rows.iter().skip(15).collect();
