@@ -365,13 +365,11 @@ pub struct Tracker {
     cold: Params,
     spare: Params,
     best: Best,
-    /// The confidence of the fit last judged.
-    last_log_odds: f32,
     /// The frame's first confident warm fit and its landmarks, for the mean of two
-    /// ([`super::two_fits`]), and how many confident warm fits the frame has had.
+    /// ([`super::two_fits`]), and whether the frame has had one.
     kept: Params,
     kept_x: Vec<f64>,
-    kept_fits: usize,
+    has_kept: bool,
     filter: OneEuroFilter,
     /// The filtered channels: ln s, pitch, yaw, roll, tx and ty over the face's size, identity
     /// and expression.
@@ -479,10 +477,9 @@ impl Tracker {
                 reason: None,
                 replaced: 0,
             },
-            last_log_odds: f32::NEG_INFINITY,
             kept: Params::zeros(n_id, n_exp),
             kept_x: vec![0.0; 2 * nl],
-            kept_fits: 0,
+            has_kept: false,
             filter: OneEuroFilter::new(FILTER_SETTINGS),
             channels: vec![0.0; Params::N_POSE + n_id + n_exp],
             x: vec![0.0; 2 * nl],
@@ -682,22 +679,22 @@ impl Tracker {
         // last fit moved a little to either side along the diagonal, so that the mean has no
         // lean.
         let hold = self.identity.held().is_some();
-        self.kept_fits = 0;
+        let size = self.face_size();
+        self.has_kept = false;
         if self.since_tracked == 0 && self.predict(t) {
-            self.try_warm(Start::Predicted, previous_scale, hold, out);
-            self.keep_warm_fit();
+            let log_odds = self.try_warm(Start::Predicted, previous_scale, hold, out);
+            self.keep_warm_fit(log_odds, size);
             self.work.clone_from(&self.current);
-            self.try_warm(Start::Previous, previous_scale, hold, out);
-            self.keep_warm_fit();
+            let log_odds = self.try_warm(Start::Previous, previous_scale, hold, out);
+            self.keep_warm_fit(log_odds, size);
         } else {
-            let size = self.current.s().abs() * model_face_size(&self.models.model);
             for side in [1.0, -1.0] {
                 let shift = side * STILL_START_SHIFT * size;
                 self.work.clone_from(&self.current);
                 self.work.set_tx(self.current.tx() + shift);
                 self.work.set_ty(self.current.ty() + shift);
-                self.try_warm(Start::Previous, previous_scale, hold, out);
-                self.keep_warm_fit();
+                let log_odds = self.try_warm(Start::Previous, previous_scale, hold, out);
+                self.keep_warm_fit(log_odds, size);
             }
         }
         if self.best.log_odds >= THRESHOLD_LOG_ODDS {
@@ -731,8 +728,8 @@ impl Tracker {
             return false;
         }
         let k = (dt / dt_prev).min(PREDICT_MAX_STEPS);
+        let size = self.face_size();
         let (c, p) = (&self.current, &self.previous);
-        let size = c.s().abs() * model_face_size(&self.models.model);
         let (dx, dy) = (k * (c.tx() - p.tx()), k * (c.ty() - p.ty()));
         let angles = [
             k * (c.pitch() - p.pitch()),
@@ -763,7 +760,7 @@ impl Tracker {
     }
 
     /// Fits from `work` with the chosen method (a warm start from wherever `work` is) and keeps it
-    /// if it is the frame's best.
+    /// if it is the frame's best; returns its confidence's log-odds.
     /// With `hold`, the fit keeps `work`'s identity.
     fn try_warm(
         &mut self,
@@ -771,10 +768,10 @@ impl Tracker {
         previous_scale: Option<f64>,
         hold: bool,
         out: &mut TrackOutput,
-    ) {
+    ) -> f32 {
         let fitted = self.fit_work(hold, out);
         let weights = out.weights.take();
-        self.consider(fitted.is_ok(), start, previous_scale, weights);
+        self.consider(fitted.is_ok(), start, previous_scale, weights)
     }
 
     /// Fits from the cold start in `face_box` with the box cascade, then with the chosen method,
@@ -846,34 +843,36 @@ impl Tracker {
         }
     }
 
-    /// After a warm fit was judged ([`Self::consider`]: `x` holds its landmarks): keeps it when it
-    /// is confident, and when it is the frame's second such fit and agrees with the first, makes
-    /// the frame's best their mean.
-    fn keep_warm_fit(&mut self) {
-        if self.last_log_odds < THRESHOLD_LOG_ODDS {
+    /// After a warm fit was judged with `log_odds` ([`Self::consider`]: `x` holds its
+    /// landmarks): keeps it when it is confident, and when it is the frame's second such fit and
+    /// agrees with the first (for a face of `size`), makes the frame's best their mean.
+    fn keep_warm_fit(&mut self, log_odds: f32, size: f64) {
+        if log_odds < THRESHOLD_LOG_ODDS {
             return;
         }
-        if self.kept_fits == 0 {
+        if !self.has_kept {
             self.kept.clone_from(&self.work);
             self.kept_x.copy_from_slice(&self.x);
-            self.kept_fits = 1;
-            return;
-        }
-        let size = self.current.s().abs() * model_face_size(&self.models.model);
-        if two_fits::mean_distance(&self.kept_x, &self.x) <= two_fits::AGREEMENT * size {
+            self.has_kept = true;
+        } else if two_fits::mean_distance(&self.kept_x, &self.x) <= two_fits::AGREEMENT * size {
             two_fits::mean_into(&self.kept, &self.work, &mut self.best.params);
         }
-        self.kept_fits = 2;
     }
 
-    /// Judges `work` — the loss checks, then the confidence — and keeps it if it beats the best.
+    /// The size of the face the last fit holds, in pixels.
+    fn face_size(&self) -> f64 {
+        self.current.s().abs() * model_face_size(&self.models.model)
+    }
+
+    /// Judges `work` — the loss checks, then the confidence — and keeps it if it beats the best;
+    /// returns its log-odds (−∞ when a check failed).
     fn consider(
         &mut self,
         fitted: bool,
         start: Start,
         previous_scale: Option<f64>,
         weights: Option<JointWeights>,
-    ) {
+    ) -> f32 {
         let model = &self.models.model;
         model.project_landmarks(&self.work, &mut self.x);
         let verdict = if fitted {
@@ -889,7 +888,6 @@ impl Tracker {
                     .log_odds(&self.gray, &self.x, &mut self.confidence_scratch)
             }
         };
-        self.last_log_odds = log_odds;
         if self.best.log_odds == f32::NEG_INFINITY && log_odds == f32::NEG_INFINITY {
             self.best.reason = verdict.or(self.best.reason);
         }
@@ -901,6 +899,7 @@ impl Tracker {
             self.best.reason = None;
             self.best.replaced += 1;
         }
+        log_odds
     }
 
     /// Runs the detector on the whole frame and fits the best few faces it finds.
@@ -1084,7 +1083,7 @@ impl Tracker {
         if self.settings.filter {
             // Comparable units for one set of filter settings: the log of the scale, angles in
             // radians, the position in face sizes, expression in σ.
-            let size = self.current.s().abs() * model_face_size(&self.models.model);
+            let size = self.face_size();
             let c = &mut self.channels;
             c.resize(p.len(), 0.0);
             c[0] = p.s().abs().max(f64::MIN_POSITIVE).ln();
