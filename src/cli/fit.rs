@@ -16,13 +16,13 @@ use facetrack::capture::{is_image_file, load_rgb};
 use facetrack::image::GrayImage;
 
 use facetrack::align::{ConfidenceScratch, ErtScratch, Point2, ShapePredictor};
-use facetrack::fit::joint::{JointConfig, JointSolver, JointWeights};
+use facetrack::fit::joint::{JointSolver, JointWeights};
 use facetrack::fit::parm_joint::{ParmJoint, ParmJointScratch};
 use facetrack::fit::{Cascade, FitScratch};
 use facetrack::model::Params;
 
 use super::Method;
-use super::models::{load_face_model, load_landmark_cascade, load_update};
+use super::models::{joint_config, load_face_model, load_landmark_cascade, load_update};
 use super::outputs::{partial_path, refuse_input_as_output};
 use super::progress::Progress;
 
@@ -306,7 +306,7 @@ pub fn run(args: FitArgs) -> Result<()> {
             let pipeline = ParmJoint::new(
                 cascade,
                 solver.get_or_insert_with(|| {
-                    JointSolver::new(model, update.n_id(), update.n_exp(), JointConfig::default())
+                    JointSolver::new(model, update.n_id(), update.n_exp(), joint_config())
                 }),
             );
             Fitter::Joint {
