@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_facetrack");
@@ -12,6 +13,14 @@ const BIN: &str = env!("CARGO_BIN_EXE_facetrack");
 /// frame shown is the same picture.
 const FRAMES: u64 = 60;
 const TIMEOUT: Duration = Duration::from_secs(240);
+
+/// One window at a time: each renders in software on every core, and two at once halve each
+/// other's frame rate, which the pace test measures.
+static ONE_WINDOW: Mutex<()> = Mutex::new(());
+
+fn one_window() -> MutexGuard<'static, ()> {
+    ONE_WINDOW.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 fn xvfb_run() -> PathBuf {
     std::env::var_os("PATH")
@@ -99,6 +108,7 @@ fn difference(shot: &Rgb, vp: [f64; 4], frame: &Rgb, x0: u32, x1: u32, y0: u32, 
 
 #[test]
 fn the_window_runs_the_demo_and_its_screenshot_and_recording_are_right() {
+    let _window = one_window();
     let xvfb = xvfb_run();
     let dir = temp_dir();
     let shot_path = dir.path().join("shot.png");
@@ -307,6 +317,7 @@ fn play(video: &Path, speed: &str, extra: &[&str]) -> (serde_json::Value, Durati
 
 #[test]
 fn the_window_plays_a_video_at_its_own_pace_showing_every_frame() {
+    let _window = one_window();
     let dir = temp_dir();
     // Three seconds of the demo at 30 fps.
     let frames = dir.path().join("frames");
@@ -375,6 +386,7 @@ fn child_facetrack(parent: u32) -> Option<i32> {
 
 #[test]
 fn sigterm_closes_the_window_as_its_close_button_does() {
+    let _window = one_window();
     let xvfb = xvfb_run();
     let dir = temp_dir();
     let csv_path = dir.path().join("gui.csv");
@@ -423,6 +435,7 @@ fn sigterm_closes_the_window_as_its_close_button_does() {
 
 #[test]
 fn the_window_sends_every_fitted_frame_over_osc() {
+    let _window = one_window();
     let receiver = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     receiver
         .set_read_timeout(Some(Duration::from_millis(20)))
