@@ -7,7 +7,9 @@ use std::sync::OnceLock;
 
 use facetrack::align::ShapePredictor;
 use facetrack::eval::faces::{Split, load_faces};
-use facetrack::fit::training::{Perturbation, TrainConfig, WarmIdentity, perturb, train_cascade};
+use facetrack::fit::training::{
+    Perturbation, TrainConfig, WarmIdentity, perturb, train_cascade, train_cascade_out_of_fold,
+};
 use facetrack::fit::training_set::FaceSample;
 use facetrack::fit::warm_start::{box_around, fit_from_previous};
 use facetrack::fit::{Cascade, ParamUpdate, RegressorCascade, RegressorKind};
@@ -118,6 +120,36 @@ fn training_on_a_small_subset_reduces_the_error() {
         );
         assert!(after < 0.8 * start);
     }
+}
+
+/// Trained over cascades that left each face's fold out, the regressors learn each training face
+/// from its fold's cascade, and the validation faces (the ridge weights' choice) from the cascade
+/// they will run over: one cascade in every role gives the plain training's bytes, and another
+/// landmark cascade as the folds' gives other regressors.
+#[test]
+fn regressors_learn_each_face_from_the_cascade_that_left_its_fold_out() {
+    let faces = validation();
+    let (train, valid) = faces.split_at(60);
+    let cfg = TrainConfig {
+        stages: 3,
+        n_id: 10,
+        n_exp: 5,
+        cold_starts: 1,
+        ..TrainConfig::default()
+    };
+    let plain = |p: &ShapePredictor, folds: &[ShapePredictor]| {
+        train_cascade_out_of_fold(model(), p, folds, train, &valid[..30], &cfg, |_, _| {}).0
+    };
+    let reference = train_cascade(model(), predictor(), train, &valid[..30], &cfg, |_, _| {}).0;
+    let same = vec![predictor().clone(); 3];
+    assert_eq!(plain(predictor(), &same).to_bytes(), reference.to_bytes());
+    let own = facetrack::align::ert_file::read_cascade(
+        &std::fs::read(root().join("models/ert3d.bin")).unwrap(),
+    )
+    .unwrap();
+    // The folds' updates are what the training faces are learnt from.
+    let other = plain(predictor(), &[own.clone(), own]);
+    assert_ne!(other.to_bytes(), reference.to_bytes());
 }
 
 /// A typical frame-to-frame motion: where a tracked face's warm start is.

@@ -134,6 +134,16 @@ pub struct TrainArgs {
     /// as a tracked face's start is (5 % shift and scale, 5° rotation).
     #[arg(long, default_value_t = 8)]
     tracking_starts: usize,
+    /// With --landmarks: train K landmark cascades instead, each without one fold of the
+    /// training faces (ert3d_fold{J}of{K}.bin), for --landmark-folds.
+    #[arg(long, value_name = "K", requires = "landmarks")]
+    out_of_fold: Option<usize>,
+    /// The update methods learn each training face's landmark updates from the cascade of
+    /// --out-of-fold that never saw the face (the files in DIR), not from the cascade trained on
+    /// it, which finds its own training faces far better than new ones. (Tried; the committed
+    /// files are trained without it: models/README.md has why.)
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["landmarks", "folds", "confidence"])]
+    landmark_folds: Option<PathBuf>,
     /// The face model (default: the search order).
     #[arg(long)]
     model: Option<PathBuf>,
@@ -153,6 +163,21 @@ pub fn run(args: TrainArgs) -> Result<()> {
         return train_landmarks(&args, &model);
     }
     let predictor = load_landmark_cascade(None)?;
+    let out_of_fold = match &args.landmark_folds {
+        Some(dir) => {
+            anyhow::ensure!(
+                m1() == M1::Ert3d,
+                "--landmark-folds is for facetrack's own landmark cascade (--m1 ert3d)"
+            );
+            let folds = load_fold_cascades(dir)?;
+            note!(
+                "training faces' landmark updates from {} cascades, each trained without the face's fold",
+                folds.len()
+            );
+            folds
+        }
+        None => Vec::new(),
+    };
     let aflw = aflw_dir(&args.data)?;
     if let Some(k) = args.folds {
         return run_folds(&args, &model, &predictor, &aflw, k);
@@ -236,8 +261,14 @@ pub fn run(args: TrainArgs) -> Result<()> {
             cfg.stages
         );
         note!("  stage  ridge λ   train NME %  validation NME %");
-        let (cascade, _) =
-            training::train_cascade(&model, &predictor, &train, &valid, &cfg, |k, r| {
+        let (cascade, _) = training::train_cascade_out_of_fold(
+            &model,
+            &predictor,
+            &out_of_fold,
+            &train,
+            &valid,
+            &cfg,
+            |k, r| {
                 note!(
                     "  {:>5}  {:<8.0e}  {:>11.3}  {:>16.3}",
                     k + 1,
@@ -245,7 +276,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
                     100.0 * r.train_nme,
                     100.0 * r.valid_nme
                 );
-            });
+            },
+        );
         let update = ParamUpdate::Regression(cascade);
         let cold: Vec<String> = [5, 7, cfg.stages]
             .iter()
@@ -421,7 +453,8 @@ fn write(args: &TrainArgs, name: &str, bytes: &[u8]) -> Result<()> {
     if args.dry_run {
         return Ok(());
     }
-    let name = if name == ERT_FILE || name == CONFIDENCE_FILE {
+    // The landmark cascades and the confidence are the same files over either M1.
+    let name = if name == ERT_FILE || name == CONFIDENCE_FILE || name.starts_with("ert3d_fold") {
         name.to_string()
     } else {
         for_m1(name)
@@ -609,9 +642,9 @@ fn ert_config(args: &TrainArgs) -> ErtTrainConfig {
 /// images (all of them: its targets are landmarks, whose angles never contradict), and reports
 /// its validation NME alone, by |yaw|.
 fn train_landmarks(args: &TrainArgs, model: &MorphableModel) -> Result<()> {
-    use facetrack::align::ert_training::ErtFace;
-    use facetrack::eval::metrics::summarise;
-
+    if let Some(k) = args.out_of_fold {
+        anyhow::ensure!(k >= 2, "--out-of-fold must be at least 2, not {k}");
+    }
     let aflw = aflw_dir(&args.data)?;
     let mut train = load_split(&aflw, model, Split::Train, "loading training images")?;
     if let Some(n) = args.limit {
@@ -630,11 +663,65 @@ fn train_landmarks(args: &TrainArgs, model: &MorphableModel) -> Result<()> {
         cfg.feature_pool,
         cfg.basis
     );
+    if let Some(k) = args.out_of_fold {
+        if !args.dry_run {
+            std::fs::create_dir_all(&args.out)
+                .with_context(|| format!("cannot create {}", args.out.display()))?;
+        }
+        for j in 0..k {
+            let kept: Vec<FaceSample> = train.iter().filter(|f| f.fold(k) != j).cloned().collect();
+            note!("fold {}/{k}: {} faces", j + 1, kept.len());
+            train_one_cascade(args, &kept, &valid, &cfg, &fold_file(j, k))?;
+        }
+        return Ok(());
+    }
+    train_one_cascade(args, &train, &valid, &cfg, ERT_FILE)
+}
+
+/// The file of the landmark cascade trained without fold `j` of `k`.
+fn fold_file(j: usize, k: usize) -> String {
+    format!("ert3d_fold{j}of{k}.bin")
+}
+
+/// The cascades of `--out-of-fold K` in `dir`, fold by fold.
+fn load_fold_cascades(dir: &Path) -> Result<Vec<ShapePredictor>> {
+    for k in 2..=20 {
+        let first = dir.join(fold_file(0, k));
+        if first.exists() {
+            return (0..k)
+                .map(|j| {
+                    let path = dir.join(fold_file(j, k));
+                    let bytes = std::fs::read(&path)
+                        .with_context(|| format!("cannot read {}", path.display()))?;
+                    facetrack::align::ert_file::read_cascade(&bytes)
+                        .with_context(|| format!("{} is not a landmark cascade", path.display()))
+                })
+                .collect();
+        }
+    }
+    anyhow::bail!(
+        "no out-of-fold landmark cascades (ert3d_fold0ofK.bin) in {}; make them with `facetrack train --m1 ert3d --landmarks --out-of-fold 5 --out {}`",
+        dir.display(),
+        dir.display()
+    )
+}
+
+/// Trains one landmark cascade on `train`, reports its validation NME by |yaw| and writes it.
+fn train_one_cascade(
+    args: &TrainArgs,
+    train: &[FaceSample],
+    valid: &[FaceSample],
+    cfg: &ErtTrainConfig,
+    file: &str,
+) -> Result<()> {
+    use facetrack::align::ert_training::ErtFace;
+    use facetrack::eval::metrics::summarise;
+
     let faces: Vec<ErtFace<'_>> = train.iter().map(FaceSample::ert_face).collect();
     let started = std::time::Instant::now();
     // Printed after the bar, not through it.
     let mut lines = Vec::new();
-    let ert = grow_cascade(&faces, &cfg, |r| {
+    let ert = grow_cascade(&faces, cfg, |r| {
         lines.push(format!(
             "  stage {:>2}: training error {:.4} → {:.4} box widths",
             r.stage + 1,
@@ -649,7 +736,7 @@ fn train_landmarks(args: &TrainArgs, model: &MorphableModel) -> Result<()> {
     let bytes = ert.to_bytes();
     let predictor = ert.predictor()?;
     let mut progress = Progress::new("validating", valid.len() as u64);
-    let (results, failures) = super::eval::eval_ert(&predictor, &valid, None, &mut progress);
+    let (results, failures) = super::eval::eval_ert(&predictor, valid, None, &mut progress);
     progress.finish();
     let r = summarise("ert", &results, failures);
     note!(
@@ -664,7 +751,7 @@ fn train_landmarks(args: &TrainArgs, model: &MorphableModel) -> Result<()> {
         std::fs::create_dir_all(&args.out)
             .with_context(|| format!("cannot create {}", args.out.display()))?;
     }
-    write(args, ERT_FILE, &bytes)
+    write(args, file, &bytes)
 }
 
 /// Trains a landmark cascade on `faces` with a progress bar over its trees; `on_stage` hears of

@@ -263,6 +263,26 @@ pub fn train_cascade(
     train: &[FaceSample],
     valid: &[FaceSample],
     cfg: &TrainConfig,
+    progress: impl FnMut(usize, &StageReport),
+) -> (RegressorCascade, Vec<StageReport>) {
+    train_cascade_out_of_fold(model, predictor, &[], train, valid, cfg, progress)
+}
+
+/// [`train_cascade`] over a landmark cascade that was trained on the same faces: each training
+/// face's landmark updates come from `out_of_fold[face.fold(K)]`, the cascade trained without
+/// that face's fold ([`FaceSample::fold`]), as a fold's out-of-fold predictions feed the next
+/// learner in stacking. The cascade that saw a face finds its landmarks far better than a new
+/// face's, and a regressor trained on those updates trusts them as no new face deserves. Over
+/// `ert3d.bin` the regressors came out worse this way (models/README.md), so the committed ones
+/// are trained without it. `predictor` (the one the regressors will run over) gives the validation faces' updates.
+/// With no cascades in `out_of_fold`, `predictor` gives every face's.
+pub fn train_cascade_out_of_fold(
+    model: &MorphableModel,
+    predictor: &ShapePredictor,
+    out_of_fold: &[ShapePredictor],
+    train: &[FaceSample],
+    valid: &[FaceSample],
+    cfg: &TrainConfig,
     mut progress: impl FnMut(usize, &StageReport),
 ) -> (RegressorCascade, Vec<StageReport>) {
     let mut rng = StdRng::seed_from_u64(cfg.seed);
@@ -296,10 +316,17 @@ pub fn train_cascade(
     for k in 0..stages {
         // The cascade so far plus a placeholder for stage k, so that `stage_inputs` can use the
         // cascade's own feature code.
-        let rows = stage_inputs(model, predictor, &cascade, k, train, &train_starts);
+        let rows = stage_inputs(
+            model,
+            (predictor, out_of_fold),
+            &cascade,
+            k,
+            train,
+            &train_starts,
+        );
         let (x, y) = to_matrices(&rows);
         let problem = RidgeProblem::new(&x, &y);
-        let valid_rows = stage_inputs(model, predictor, &cascade, k, valid, &valid_starts);
+        let valid_rows = stage_inputs(model, (predictor, &[]), &cascade, k, valid, &valid_starts);
         let mut best: Option<(f64, AffineMap, f64)> = None;
         for &lambda in &cfg.lambdas {
             let map = problem.solve(lambda);
@@ -335,10 +362,12 @@ pub struct Row {
 }
 
 /// Evaluates M1 at stage k for every start, in parallel, through the same code the fitted cascade
-/// runs: a one-stage cascade whose map is zero exposes the features it would see.
+/// runs: a one-stage cascade whose map is zero exposes the features it would see. M1 is the
+/// first of `predictors`, or, when the second holds any, the one of them for the start's face's
+/// fold.
 fn stage_inputs(
     model: &MorphableModel,
-    predictor: &ShapePredictor,
+    predictors: (&ShapePredictor, &[ShapePredictor]),
     cascade: &RegressorCascade,
     k: usize,
     faces: &[FaceSample],
@@ -350,16 +379,31 @@ fn stage_inputs(
     probe.stages =
         vec![AffineMap::new(DMatrix::zeros(np, n_feat), nalgebra::DVector::zeros(np)); k + 1];
     let update = ParamUpdate::Regression(probe);
-    let fitter = Cascade::new(model, predictor, &update);
+    let (all, folds) = predictors;
+    let fitters: Vec<Cascade<'_>> = std::iter::once(all)
+        .chain(folds)
+        .map(|p| Cascade::new(model, p, &update))
+        .collect();
     let size = model_face_size(model);
     starts
         .par_iter()
         .map_init(
-            || fitter.scratch(),
-            |scratch, st| {
+            || fitters.iter().map(Cascade::scratch).collect::<Vec<_>>(),
+            |scratches, st| {
+                let m1 = if folds.is_empty() {
+                    0
+                } else {
+                    1 + faces[st.face].fold(folds.len())
+                };
                 // Stage k alone: the start's parameters already hold stages 0..k.
-                let features = fitter
-                    .features_at(k, &faces[st.face].image, &st.face_box, &st.p, scratch)
+                let features = fitters[m1]
+                    .features_at(
+                        k,
+                        &faces[st.face].image,
+                        &st.face_box,
+                        &st.p,
+                        &mut scratches[m1],
+                    )
                     .unwrap_or_else(|_| vec![0.0; n_feat]);
                 let frame = BoxFrame::new(&st.face_box, size);
                 let mut truth = faces[st.face].truth.with_dims(cascade.n_id, cascade.n_exp);

@@ -66,6 +66,17 @@ impl FaceSample {
         }
     }
 
+    /// Which of `k` folds the face falls in, from its image's name, so that a face's mirror image
+    /// (named after it) falls in the same one. Deterministic, and spread evenly over the folds.
+    pub fn fold(&self, k: usize) -> usize {
+        let base = self.name.split('#').next().unwrap_or(&self.name);
+        // FNV-1a: the same on every machine and every run, unlike the standard library's hasher.
+        let hash = base.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+        (hash % k.max(1) as u64) as usize
+    }
+
     /// Mean landmark error over all points, divided by [`Self::norm`] (the paper's NMEA for one
     /// face).
     pub fn nme(&self, x: &[f64]) -> f64 {
@@ -255,6 +266,40 @@ mod tests {
         let (before, after, residual) = mirror(EXACT_MIRROR_PRIOR);
         assert!(after > 2.0 * before, "{after:.2} against {before:.2}");
         assert!(residual < 1e-3, "{:.3} % of the face", 100.0 * residual);
+    }
+
+    /// A face and its mirror image fall in one fold, so that a cascade trained without the fold
+    /// has seen neither; the folds share the faces out about evenly.
+    #[test]
+    fn a_face_and_its_mirror_image_share_a_fold() {
+        let m = model();
+        let truth = Params::zeros(m.landmarks().n_id(), m.landmarks().n_exp());
+        let face = |name: String| {
+            let mut p = truth.clone();
+            p.set_s(0.001);
+            p.set_tx(50.0);
+            p.set_ty(50.0);
+            FaceSample::new(
+                name,
+                GrayImage::from_raw(100, 100, vec![0; 10_000]).unwrap(),
+                p,
+                &m,
+            )
+            .unwrap()
+        };
+        let k = 5;
+        let mut counts = [0usize; 5];
+        for i in 0..1000 {
+            let name = format!("image{i:05}.jpg");
+            let fold = face(name.clone()).fold(k);
+            assert_eq!(face(format!("{name}#mirror")).fold(k), fold, "{name}");
+            counts[fold] += 1;
+        }
+        assert!(
+            counts.iter().all(|&c| (150..=250).contains(&c)),
+            "{counts:?}"
+        );
+        assert_eq!(face("image00001.jpg".into()).fold(1), 0);
     }
 
     #[test]
