@@ -294,14 +294,14 @@ pub fn run(args: TrainArgs) -> Result<()> {
             cold.join(" / ")
         );
         if let ParamUpdate::Regression(cascade) = &update {
-            write(&args, file, &cascade.to_bytes())?;
+            write(&args, &for_m1(file), &cascade.to_bytes())?;
         }
     }
     if !args.track && matches!(args.only, Which::All | Which::Pclm) {
         let pclm = choose_pclm(&model, &predictor, &train, &valid, &base);
         write(
             &args,
-            PCLM_FILE,
+            &for_m1(PCLM_FILE),
             serde_json::to_string_pretty(&pclm)?.as_bytes(),
         )?;
     }
@@ -448,17 +448,13 @@ pub(super) fn load_split(
     })?)
 }
 
-/// Writes a model file; an update method's under its name for the chosen M1.
+/// Writes a model file under `name` in the output folder. An update method's file takes its name
+/// for the chosen M1 ([`for_m1`]) from the caller; the landmark cascades and the confidence are
+/// the same files over either M1.
 fn write(args: &TrainArgs, name: &str, bytes: &[u8]) -> Result<()> {
     if args.dry_run {
         return Ok(());
     }
-    // The landmark cascades and the confidence are the same files over either M1.
-    let name = if name == ERT_FILE || name == CONFIDENCE_FILE || name.starts_with("ert3d_fold") {
-        name.to_string()
-    } else {
-        for_m1(name)
-    };
     let path = args.out.join(name);
     std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
     note!("wrote {} ({} bytes)", path.display(), bytes.len());
@@ -664,10 +660,6 @@ fn train_landmarks(args: &TrainArgs, model: &MorphableModel) -> Result<()> {
         cfg.basis
     );
     if let Some(k) = args.out_of_fold {
-        if !args.dry_run {
-            std::fs::create_dir_all(&args.out)
-                .with_context(|| format!("cannot create {}", args.out.display()))?;
-        }
         for j in 0..k {
             let kept: Vec<FaceSample> = train.iter().filter(|f| f.fold(k) != j).cloned().collect();
             note!("fold {}/{k}: {} faces", j + 1, kept.len());

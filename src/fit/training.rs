@@ -274,8 +274,8 @@ pub fn train_cascade(
 /// learner in stacking. The cascade that saw a face finds its landmarks far better than a new
 /// face's, and a regressor trained on those updates trusts them as no new face deserves. Over
 /// `ert3d.bin` the regressors came out worse this way (models/README.md), so the committed ones
-/// are trained without it. `predictor` (the one the regressors will run over) gives the validation faces' updates.
-/// With no cascades in `out_of_fold`, `predictor` gives every face's.
+/// are trained without it. `predictor` (the one the regressors will run over) gives the
+/// validation faces' updates; with no cascades in `out_of_fold`, every face's.
 pub fn train_cascade_out_of_fold(
     model: &MorphableModel,
     predictor: &ShapePredictor,
