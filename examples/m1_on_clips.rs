@@ -7,9 +7,10 @@
 //! vertical offset of the jaw, the brows and the mouth (% of the box; positive: lower than the
 //! reference).
 //!
-//!     cargo run --release --example m1_on_clips -- [CLIP...]
+//!     cargo run --release --example m1_on_clips -- [--ert FILE] [CLIP...]
 //!
-//! (default: all ten clips of `../shared/data/video/`).
+//! (default: all ten clips of `../shared/data/video/`; `--ert` puts another of facetrack's
+//! cascades in place of `models/ert3d.bin`, the PARM cascade over it unchanged).
 
 use std::path::Path;
 
@@ -56,7 +57,17 @@ fn main() -> Result<(), Error> {
     let dlib = ShapePredictor::from_dlib_bytes(&std::fs::read(
         "/usr/share/dlib/shape_predictor_68_face_landmarks.dat",
     )?)?;
-    let own = facetrack::align::ert_file::read_cascade(&read("ert3d.bin")?)?;
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let ert_file = match args.iter().position(|a| a == "--ert") {
+        Some(i) if i + 1 < args.len() => {
+            let file = std::path::PathBuf::from(args.remove(i + 1));
+            args.remove(i);
+            file
+        }
+        Some(_) => return Err("--ert needs a file".into()),
+        None => models.join("ert3d.bin"),
+    };
+    let own = facetrack::align::ert_file::read_cascade(&std::fs::read(&ert_file)?)?;
     let parm_dlib = ParamUpdate::Regression(RegressorCascade::from_bytes(&read("parm.bin")?)?);
     let parm_own = ParamUpdate::Regression(RegressorCascade::from_bytes(&read("parm_ert3d.bin")?)?);
     let m1s = [
@@ -77,7 +88,6 @@ fn main() -> Result<(), Error> {
     );
     let mut joint = solver.scratch();
 
-    let args: Vec<String> = std::env::args().skip(1).collect();
     let clips: Vec<&str> = if args.is_empty() {
         CLIPS.to_vec()
     } else {

@@ -1,6 +1,7 @@
 //! M1: landmark alignment — an ERT cascade (dlib's, or facetrack's own trained on the 3D model's
 //! landmarks) evaluated stage by stage, its training, and face detection.
 
+pub mod appearance_jitter;
 pub mod box_list;
 pub mod detect;
 mod dlib_format;

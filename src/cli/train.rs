@@ -124,6 +124,10 @@ pub struct TrainArgs {
     /// The landmark cascade's trees a stage.
     #[arg(long, default_value_t = 500)]
     ert_trees: usize,
+    /// Train the landmark cascade also on N copies of each face seen through other cameras
+    /// (contrast, gamma, side light, blur, resolution and noise changed; the landmarks kept).
+    #[arg(long, default_value_t = 0, value_name = "N", requires = "landmarks")]
+    appearance_copies: usize,
     /// The landmark cascade's starting shapes per training face.
     #[arg(long, default_value_t = 20)]
     oversampling: usize,
@@ -646,7 +650,11 @@ fn train_landmarks(args: &TrainArgs, model: &MorphableModel) -> Result<()> {
     if let Some(n) = args.limit {
         train.truncate(n);
     }
-    let train = landmark_training_faces(model, train, args.profiles, !args.no_mirror);
+    let mut train = landmark_training_faces(model, train, args.profiles, !args.no_mirror);
+    if args.appearance_copies > 0 {
+        let copies = appearance_copies(&train, args.appearance_copies, args.seed);
+        train.extend(copies);
+    }
     let valid = load_split(&aflw, model, Split::Validation, "loading validation images")?;
     let cfg = ert_config(args);
     note!(
@@ -668,6 +676,40 @@ fn train_landmarks(args: &TrainArgs, model: &MorphableModel) -> Result<()> {
         return Ok(());
     }
     train_one_cascade(args, &train, &valid, &cfg, ERT_FILE)
+}
+
+/// `n` copies of every face, each seen through another camera (`AppearanceJitter`), named after
+/// the face so that they share its fold.
+fn appearance_copies(faces: &[FaceSample], n: usize, seed: u64) -> Vec<FaceSample> {
+    use facetrack::align::appearance_jitter::AppearanceJitter;
+    use rand::SeedableRng;
+    let jitter = AppearanceJitter::default();
+    let copies = with_progress(
+        "seeing faces through other cameras",
+        faces.len() as u64,
+        |tick| {
+            faces
+                .par_iter()
+                .enumerate()
+                .flat_map_iter(|(i, f)| {
+                    let mut rng = rand::rngs::StdRng::seed_from_u64(
+                        seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+                    );
+                    let out: Vec<FaceSample> = (0..n)
+                        .map(|k| FaceSample {
+                            name: format!("{}#camera{k}", f.name),
+                            image: jitter.apply(&f.image, &mut rng),
+                            ..f.clone()
+                        })
+                        .collect();
+                    tick();
+                    out
+                })
+                .collect::<Vec<_>>()
+        },
+    );
+    note!("{} faces seen through other cameras", copies.len());
+    copies
 }
 
 /// The file of the landmark cascade trained without fold `j` of `k`.
