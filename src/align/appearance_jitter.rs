@@ -145,26 +145,25 @@ fn gaussian_blur(px: &mut [f32], w: usize, h: usize, sigma: f32) {
     let kernel: Vec<f32> = (-r..=r)
         .map(|i| (-(i * i) as f32 / (2.0 * sigma * sigma)).exp())
         .collect();
-    let total: f32 = kernel.iter().sum();
     let mut tmp = vec![0.0f32; px.len()];
+    blur_pass(px, &mut tmp, w, h, &kernel, true);
+    blur_pass(&tmp, px, w, h, &kernel, false);
+}
+
+/// One direction of [`gaussian_blur`]: along the rows, or down the columns.
+fn blur_pass(src: &[f32], dst: &mut [f32], w: usize, h: usize, kernel: &[f32], rows: bool) {
+    let r = (kernel.len() / 2) as isize;
+    let total: f32 = kernel.iter().sum();
+    let last = if rows { w - 1 } else { h - 1 };
     for y in 0..h {
         for x in 0..w {
+            let at = if rows { x } else { y };
             let mut acc = 0.0;
             for (k, &kv) in kernel.iter().enumerate() {
-                let xx = (x as isize + k as isize - r).clamp(0, w as isize - 1) as usize;
-                acc += kv * px[y * w + xx];
+                let i = (at as isize + k as isize - r).clamp(0, last as isize) as usize;
+                acc += kv * if rows { src[y * w + i] } else { src[i * w + x] };
             }
-            tmp[y * w + x] = acc / total;
-        }
-    }
-    for y in 0..h {
-        for x in 0..w {
-            let mut acc = 0.0;
-            for (k, &kv) in kernel.iter().enumerate() {
-                let yy = (y as isize + k as isize - r).clamp(0, h as isize - 1) as usize;
-                acc += kv * tmp[yy * w + x];
-            }
-            px[y * w + x] = acc / total;
+            dst[y * w + x] = acc / total;
         }
     }
 }
