@@ -16,7 +16,7 @@ use facetrack::fit::training_set::{bbox_norm, nme};
 use facetrack::fit::{Cascade, ParamUpdate, Pclm, RegressorCascade};
 use facetrack::model::MorphableModel;
 use facetrack::record::csv_recorder::header;
-use facetrack::track::identity_lock::{LOCK_FRAMES, LockState};
+use facetrack::track::identity_lock::{EASE_FRAMES, LOCK_FRAMES, LockState};
 
 #[path = "../examples/shared/reference.rs"]
 mod reference;
@@ -188,8 +188,13 @@ fn a_tracked_frame_allocates_nothing() {
                     .unwrap();
             }
             let mut allocated = 0;
-            // With the lock, the frames it keeps and its solve are among those measured.
-            let frames = if lock_identity { LOCK_FRAMES + 5 } else { 10 };
+            // With the lock, the frames it keeps, its solve and the easing in are among those
+            // measured.
+            let frames = if lock_identity {
+                LOCK_FRAMES + EASE_FRAMES + 5
+            } else {
+                10
+            };
             for _ in 0..frames {
                 source.next_frame(&mut frame).unwrap();
                 let before = allocations();
@@ -1025,14 +1030,16 @@ fn a_locked_identity_is_held_and_fits_a_real_face_better() {
             })
             .fold(0.0, f64::max)
     };
-    // Tracked from the first frame, the lock has its 30 frames by the 31st. (The CSV's values are
-    // filtered, which smooths the step over a few frames.)
+    // Tracked from the first frame, the lock has its 30 frames by the 31st and eases the identity
+    // in over the next EASE_FRAMES. (The CSV's values are also filtered, which smooths the last
+    // of it over a few frames more.)
+    let settled = LOCK_FRAMES + EASE_FRAMES + 10;
     assert!(
-        change(&locked, 5, 40) > 0.05,
+        change(&locked, 5, settled) > 0.05,
         "the identity was fitted again"
     );
     assert!(
-        (40..locked.len()).all(|k| change(&locked, k, 40) < 1e-3),
+        (settled..locked.len()).all(|k| change(&locked, k, settled) < 1e-3),
         "held from then on"
     );
     let (nme_free, nme_locked) = (
@@ -1046,8 +1053,62 @@ fn a_locked_identity_is_held_and_fits_a_real_face_better() {
     );
 }
 
+/// When the lock takes the identity it fitted, a still face's fit is carried there over several
+/// frames instead of stepping at once: an avatar driven by it would twitch.
+#[test]
+fn taking_the_held_identity_moves_the_fit_gradually() {
+    let models = models();
+    let mut seq = sequence();
+    let base = seq.base_params().clone();
+    let settings = TrackSettings {
+        lock_identity: true,
+        filter: false,
+        ..TrackSettings::default()
+    };
+    let mut tracker = Tracker::new(models.clone(), settings).unwrap();
+    let mut out = TrackOutput::new(&models);
+    let mut image = RgbImage::default();
+    seq.render(&base, &mut image);
+    let mut frames = Vec::new();
+    let mut held_at = None;
+    for i in 0..LOCK_FRAMES + EASE_FRAMES + 10 {
+        assert_eq!(
+            tracker.track(&image, i as f64 / 30.0, &mut out).unwrap(),
+            TrackStatus::Tracking,
+            "frame {i}"
+        );
+        if tracker.identity_lock() == LockState::Held && held_at.is_none() {
+            held_at = Some(i);
+        }
+        frames.push(out.landmarks.clone());
+    }
+    let held_at = held_at.expect("the identity is held");
+    let moved = |a: &[f64], b: &[f64]| {
+        (a.iter().zip(b).map(|(p, q)| (p - q).powi(2)).sum::<f64>() / 68.0).sqrt()
+    };
+    let (before, after) = (held_at - 1, held_at + EASE_FRAMES + 5);
+    let total = moved(&frames[before], &frames[after]);
+    let at_lock = moved(&frames[before], &frames[held_at]);
+    let largest = (before..after)
+        .map(|k| moved(&frames[k], &frames[k + 1]))
+        .fold(0.0, f64::max);
+    // Measured: the whole move 1.97 px; 0.20 px on the frame the identity is taken, and the
+    // largest step 1.16 px on the next, where the tracking cascade for held identities takes over
+    // (it settles on this face 1.1 px from where the ordinary one does). With the identity swapped
+    // at once: 1.91 px on the frame it is taken, then 1.12.
+    assert!(total > 0.5, "the held identity moves the fit ({total} px)");
+    assert!(
+        at_lock < 0.25 * total,
+        "{at_lock} px on the frame the identity is taken, of {total} px"
+    );
+    assert!(
+        largest < 0.75 * total,
+        "largest step {largest} px of {total} px"
+    );
+}
+
 /// With the identity lock on, a neutral-face calibration asked for at the start waits until the
-/// identity is held (the controls are measured against the held identity's neutral face), then
+/// identity is held and eased in (the controls are measured against the held identity's neutral face), then
 /// takes its frames, and the controls read about 0 on that face.
 #[test]
 fn a_neutral_calibration_waits_for_the_identity_lock() {
@@ -1064,7 +1125,7 @@ fn a_neutral_calibration_waits_for_the_identity_lock() {
     let mut image = RgbImage::default();
     seq.render(&base, &mut image);
     let mut held_at = None;
-    for i in 0..LOCK_FRAMES + 20 {
+    for i in 0..LOCK_FRAMES + EASE_FRAMES + 20 {
         let status = tracker.track(&image, i as f64 / 30.0, &mut out).unwrap();
         assert_eq!(status, TrackStatus::Tracking, "frame {i}");
         if tracker.identity_lock() != LockState::Held {

@@ -12,6 +12,10 @@ use crate::model::Params;
 
 /// Confident frames fitted together before the identity is held: one second at 30 fps.
 pub const LOCK_FRAMES: usize = 30;
+/// Frames over which the track's identity is carried to the held one, half a second at 30 fps:
+/// swapped at once, the fit steps (on the demo by up to 2 px in the frames after), and an avatar
+/// driven by it twitches.
+pub const EASE_FRAMES: usize = 15;
 /// A frame counts only at this confidence (a clear face) and with the head within this yaw
 /// (radians, 35°): a turned face shows half its shape, and the 2D landmarks of its hidden side
 /// are guesses.
@@ -34,7 +38,13 @@ pub enum LockState {
 #[derive(Debug, Clone)]
 pub struct IdentityLock {
     frames: SharedIdentity,
+    /// The identity fitted to the frames.
+    fitted: Vec<f64>,
+    /// The track's identity when the fit was made, and the one held now: on its way from that to
+    /// `fitted` over [`EASE_FRAMES`], then `fitted`.
+    from: Vec<f64>,
     held: Vec<f64>,
+    eased: usize,
     locked: bool,
 }
 
@@ -43,14 +53,36 @@ impl IdentityLock {
     pub fn new(solver: &JointSolver) -> Self {
         Self {
             frames: SharedIdentity::new(solver, LOCK_FRAMES),
+            fitted: vec![0.0; solver.n_id()],
+            from: vec![0.0; solver.n_id()],
             held: vec![0.0; solver.n_id()],
+            eased: 0,
             locked: false,
         }
     }
 
-    /// The identity held, once there is one.
+    /// The identity held, once there is one (while it eases in, the way there so far).
     pub fn held(&self) -> Option<&[f64]> {
         self.locked.then_some(self.held.as_slice())
+    }
+
+    /// Whether the identity is held and done easing in: the person's neutral face is settled.
+    pub fn settled(&self) -> bool {
+        self.locked && self.eased >= EASE_FRAMES
+    }
+
+    /// Moves the held identity one frame further towards the fitted one (a smoothstep in the
+    /// frame count, so that the fit neither starts nor stops moving at once).
+    pub fn advance(&mut self) {
+        if !self.locked || self.eased >= EASE_FRAMES {
+            return;
+        }
+        self.eased += 1;
+        let u = self.eased as f64 / EASE_FRAMES as f64;
+        let w = u * u * (3.0 - 2.0 * u);
+        for ((h, &a), &b) in self.held.iter_mut().zip(&self.from).zip(&self.fitted) {
+            *h = a + w * (b - a);
+        }
     }
 
     /// Frames kept so far (towards [`LOCK_FRAMES`]).
@@ -82,12 +114,14 @@ impl IdentityLock {
     }
 
     /// Keeps the frame `solver` has just refined freely into `p` with `s` (residuals in units of
-    /// `face_size`); once [`LOCK_FRAMES`] are kept, fits one identity to them and holds it.
-    /// Allocates nothing. An error (a solve that failed) forgets the frames kept.
+    /// `face_size`); once [`LOCK_FRAMES`] are kept, fits one identity to them and holds it,
+    /// starting from `track_id`, the identity the track had ([`Self::advance`] takes it the rest
+    /// of the way). Allocates nothing. An error (a solve that failed) forgets the frames kept.
     pub fn add(
         &mut self,
         solver: &JointSolver,
         p: &Params,
+        track_id: &[f64],
         face_size: f64,
         s: &mut JointScratch,
     ) -> Result<(), JointError> {
@@ -99,7 +133,10 @@ impl IdentityLock {
         }
         match self.frames.fit(solver, s) {
             Ok(id) => {
-                self.held.copy_from_slice(id);
+                self.fitted.copy_from_slice(id);
+                self.from.copy_from_slice(track_id);
+                self.held.copy_from_slice(track_id);
+                self.eased = 0;
                 self.locked = true;
                 Ok(())
             }
@@ -146,10 +183,36 @@ mod tests {
             let mut p = t.clone();
             solver.refine(&l2, &l3, 200.0, &mut p, &mut s).unwrap();
             assert!(lock.held().is_none());
-            lock.add(&solver, &p, 200.0, &mut s).unwrap();
+            lock.add(&solver, &p, &[0.0; 40], 200.0, &mut s).unwrap();
         }
-        let held = lock.held().expect("held after LOCK_FRAMES frames").to_vec();
+        // The track's identity (here the mean face) is carried to the fitted one step by step.
+        assert_eq!(
+            lock.held(),
+            Some(&[0.0; 40][..]),
+            "held from the track's identity"
+        );
         assert_eq!(lock.state(), LockState::Held);
+        let mut distances = Vec::new();
+        for _ in 0..EASE_FRAMES {
+            assert!(!lock.settled());
+            lock.advance();
+            let h = lock.held().expect("held");
+            distances.push(h.iter().map(|v| v * v).sum::<f64>().sqrt());
+        }
+        assert!(lock.settled());
+        let held = lock.held().expect("held").to_vec();
+        lock.advance();
+        assert_eq!(lock.held(), Some(&held[..]), "settled: no further move");
+        let steps: Vec<f64> = distances.windows(2).map(|w| w[1] - w[0]).collect();
+        assert!(
+            steps.iter().all(|&d| d > 0.0),
+            "moves every frame: {steps:?}"
+        );
+        let largest = steps.iter().fold(0.0f64, |a, &b| a.max(b));
+        assert!(
+            largest < 0.2 * distances[EASE_FRAMES - 1],
+            "no frame takes a fifth of the way: {steps:?}"
+        );
         // Held, a frame is fitted with pose and expression alone to the face's landmarks, far
         // closer than with the mean face held.
         let fitted_with = |id: &[f64], s: &mut JointScratch| {

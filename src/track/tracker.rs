@@ -381,7 +381,7 @@ pub struct Tracker {
     identity: IdentityLock,
     /// A neutral-face calibration asked for while the identity lock is still gathering frames:
     /// the controls are measured against the person's neutral face, which the held identity
-    /// changes, so it starts once the identity is held.
+    /// changes, so it starts once the identity is held and eased in.
     pending_calibration: Option<usize>,
 }
 
@@ -541,9 +541,9 @@ impl Tracker {
 
     /// Takes the next `frames` tracked frames as the person's neutral face: the controls read 0
     /// on it from then on. With the identity lock on, the frames are taken once the identity is
-    /// held.
+    /// held and eased in.
     pub fn calibrate_neutral(&mut self, frames: usize) {
-        if self.settings.lock_identity && self.identity.held().is_none() {
+        if self.settings.lock_identity && !self.identity.settled() {
             self.pending_calibration = Some(frames);
         } else {
             self.pending_calibration = None;
@@ -655,11 +655,16 @@ impl Tracker {
             && in_plane_angle(&self.current).abs() < UPRIGHT_ANGLE
         {
             self.keep_for_identity();
+        }
+        if self.settings.lock_identity {
+            self.identity.advance();
             if let Some(id) = self.identity.held() {
                 self.current.id_mut().copy_from_slice(id);
-                if let Some(frames) = self.pending_calibration.take() {
-                    self.meter.calibrate(frames);
-                }
+            }
+            if self.identity.settled()
+                && let Some(frames) = self.pending_calibration.take()
+            {
+                self.meter.calibrate(frames);
             }
         }
         self.report(t, out);
@@ -1070,6 +1075,7 @@ impl Tracker {
             let _ = self.identity.add(
                 &models.joint,
                 &self.work,
+                self.current.id(),
                 face_size(&face_box),
                 &mut scratch.joint,
             );
