@@ -40,10 +40,12 @@ pub struct IdentityLock {
     frames: SharedIdentity,
     /// The identity fitted to the frames.
     fitted: Vec<f64>,
-    /// The track's identity when the fit was made, and the one held now: on its way from that to
-    /// `fitted` over [`EASE_FRAMES`], then `fitted`.
+    /// The track's identity when the fit was made.
     from: Vec<f64>,
+    /// The identity held now: on its way from `from` to `fitted` over [`EASE_FRAMES`], then
+    /// `fitted`.
     held: Vec<f64>,
+    /// Frames eased so far.
     eased: usize,
     locked: bool,
 }
