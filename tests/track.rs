@@ -1053,13 +1053,20 @@ fn a_locked_identity_is_held_and_fits_a_real_face_better() {
     );
 }
 
+/// The demo's face at its starting pose and expression, as one still picture.
+fn still_demo_face() -> RgbImage {
+    let mut seq = sequence();
+    let base = seq.base_params().clone();
+    let mut image = RgbImage::default();
+    seq.render(&base, &mut image);
+    image
+}
+
 /// When the lock takes the identity it fitted, a still face's fit is carried there over several
 /// frames instead of stepping at once: an avatar driven by it would twitch.
 #[test]
 fn taking_the_held_identity_moves_the_fit_gradually() {
     let models = models();
-    let mut seq = sequence();
-    let base = seq.base_params().clone();
     let settings = TrackSettings {
         lock_identity: true,
         filter: false,
@@ -1067,8 +1074,7 @@ fn taking_the_held_identity_moves_the_fit_gradually() {
     };
     let mut tracker = Tracker::new(models.clone(), settings).unwrap();
     let mut out = TrackOutput::new(&models);
-    let mut image = RgbImage::default();
-    seq.render(&base, &mut image);
+    let image = still_demo_face();
     let mut frames = Vec::new();
     let mut held_at = None;
     for i in 0..LOCK_FRAMES + EASE_FRAMES + 10 {
@@ -1108,13 +1114,11 @@ fn taking_the_held_identity_moves_the_fit_gradually() {
 }
 
 /// With the identity lock on, a neutral-face calibration asked for at the start waits until the
-/// identity is held and eased in (the controls are measured against the held identity's neutral face), then
-/// takes its frames, and the controls read about 0 on that face.
+/// identity is held and eased in (the controls are measured against the held identity's neutral
+/// face), then takes its frames, and the controls read about 0 on that face.
 #[test]
 fn a_neutral_calibration_waits_for_the_identity_lock() {
     let models = models();
-    let mut seq = sequence();
-    let base = seq.base_params().clone();
     let settings = TrackSettings {
         lock_identity: true,
         ..TrackSettings::default()
@@ -1122,8 +1126,7 @@ fn a_neutral_calibration_waits_for_the_identity_lock() {
     let mut tracker = Tracker::new(models.clone(), settings).unwrap();
     tracker.calibrate_neutral(10);
     let mut out = TrackOutput::new(&models);
-    let mut image = RgbImage::default();
-    seq.render(&base, &mut image);
+    let image = still_demo_face();
     let mut held_at = None;
     for i in 0..LOCK_FRAMES + EASE_FRAMES + 20 {
         let status = tracker.track(&image, i as f64 / 30.0, &mut out).unwrap();

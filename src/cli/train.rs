@@ -699,7 +699,10 @@ fn appearance_copies(faces: &[FaceSample], n: usize, seed: u64) -> Vec<FaceSampl
                         .map(|k| FaceSample {
                             name: format!("{}#camera{k}", f.name),
                             image: jitter.apply(&f.image, &mut rng),
-                            ..f.clone()
+                            face_box: f.face_box,
+                            truth: f.truth.clone(),
+                            points: f.points.clone(),
+                            norm: f.norm,
                         })
                         .collect();
                     tick();
