@@ -74,10 +74,10 @@ impl IdentityLock {
     }
 
     /// Moves the held identity one frame further towards the fitted one (a smoothstep in the
-    /// frame count, so that the fit neither starts nor stops moving at once).
-    pub fn advance(&mut self) {
+    /// frame count, so that the fit neither starts nor stops moving at once); whether it moved.
+    pub fn advance(&mut self) -> bool {
         if !self.locked || self.eased >= EASE_FRAMES {
-            return;
+            return false;
         }
         self.eased += 1;
         let u = self.eased as f64 / EASE_FRAMES as f64;
@@ -85,6 +85,7 @@ impl IdentityLock {
         for ((h, &a), &b) in self.held.iter_mut().zip(&self.from).zip(&self.fitted) {
             *h = a + w * (b - a);
         }
+        true
     }
 
     /// Frames kept so far (towards [`LOCK_FRAMES`]).

@@ -657,8 +657,11 @@ impl Tracker {
             self.keep_for_identity();
         }
         if self.settings.lock_identity {
-            self.identity.advance();
-            if let Some(id) = self.identity.held() {
+            // While the identity eases in, the next frame starts from the next step of the way;
+            // once there, the fits hold it themselves.
+            if self.identity.advance()
+                && let Some(id) = self.identity.held()
+            {
                 self.current.id_mut().copy_from_slice(id);
             }
             if self.identity.settled()
