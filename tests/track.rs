@@ -1095,21 +1095,26 @@ fn taking_the_held_identity_moves_the_fit_gradually() {
     let (before, after) = (held_at - 1, held_at + EASE_FRAMES + 5);
     let total = moved(&frames[before], &frames[after]);
     let at_lock = moved(&frames[before], &frames[held_at]);
-    let largest = (before..after)
-        .map(|k| moved(&frames[k], &frames[k + 1]))
-        .fold(0.0, f64::max);
-    // Measured: the whole move 1.97 px; 0.20 px on the frame the identity is taken, and the
-    // largest step 1.16 px on the next, where the tracking cascade for held identities takes over
-    // (it settles on this face 1.1 px from where the ordinary one does). With the identity swapped
-    // at once: 1.91 px on the frame it is taken, then 1.12.
+    let largest_step = |from: usize, to: usize| {
+        (from..to)
+            .map(|k| moved(&frames[k], &frames[k + 1]))
+            .fold(0.0, f64::max)
+    };
+    let largest = largest_step(before, after);
+    // The still face's own frame-to-frame noise, once the track has settled.
+    let noise = largest_step(10, before);
+    // Measured: the whole move 1.95 px, 0.19 px on the frame the identity is taken; the largest
+    // step from there on 0.56 px, against 0.74 px before the lock. With the tracking cascade for
+    // held identities taking over at once instead of fading in with the identity, the step on the
+    // next frame was 1.16 px (it settles on this face 1.1 px from where the ordinary one does).
     assert!(total > 0.5, "the held identity moves the fit ({total} px)");
     assert!(
         at_lock < 0.25 * total,
         "{at_lock} px on the frame the identity is taken, of {total} px"
     );
     assert!(
-        largest < 0.75 * total,
-        "largest step {largest} px of {total} px"
+        largest <= noise,
+        "largest step after the lock {largest} px, before it {noise} px"
     );
 }
 

@@ -80,12 +80,22 @@ impl IdentityLock {
             return false;
         }
         self.eased += 1;
-        let u = self.eased as f64 / EASE_FRAMES as f64;
-        let w = u * u * (3.0 - 2.0 * u);
+        let w = self.eased_share();
         for ((h, &a), &b) in self.held.iter_mut().zip(&self.from).zip(&self.fitted) {
             *h = a + w * (b - a);
         }
         true
+    }
+
+    /// How far the held identity has come from the track's towards the fitted one: 0 to 1 while
+    /// it eases in, 1 once settled, 0 while nothing is held. The tracker fades its tracking
+    /// cascade over by the same share, so that the fit does not step where the cascade changes.
+    pub fn eased_share(&self) -> f64 {
+        if !self.locked {
+            return 0.0;
+        }
+        let u = (self.eased as f64 / EASE_FRAMES as f64).min(1.0);
+        u * u * (3.0 - 2.0 * u)
     }
 
     /// Frames kept so far (towards [`LOCK_FRAMES`]).
@@ -196,13 +206,19 @@ mod tests {
         );
         assert_eq!(lock.state(), LockState::Held);
         let mut distances = Vec::new();
+        assert_eq!(lock.eased_share(), 0.0);
+        let fitted_norm = lock.fitted.iter().map(|v| v * v).sum::<f64>().sqrt();
         for _ in 0..EASE_FRAMES {
             assert!(!lock.settled());
             lock.advance();
             let h = lock.held().expect("held");
             distances.push(h.iter().map(|v| v * v).sum::<f64>().sqrt());
+            // The share of the way the tracker fades its cascade by is the identity's own.
+            let share = lock.eased_share();
+            assert!((distances.last().unwrap() - share * fitted_norm).abs() < 1e-9);
         }
         assert!(lock.settled());
+        assert_eq!(lock.eased_share(), 1.0);
         let held = lock.held().expect("held").to_vec();
         lock.advance();
         assert_eq!(lock.held(), Some(&held[..]), "settled: no further move");

@@ -185,11 +185,16 @@ impl TrackerModels {
     /// identity again and takes PARM's 3D landmarks as targets, and with the held cascade's the
     /// shared clips' error rose (1.89 → 1.98 %).
     fn warm_cascade(&self, method: TrackMethod, joint: bool, held: bool) -> Cascade<'_> {
-        if held && !joint && method == TrackMethod::Parm {
+        if held && self.has_held_cascade(method, joint) {
             Cascade::new(&self.model, &self.predictor, &self.parm_held)
         } else {
             self.cascade(method)
         }
+    }
+
+    /// Whether a warm start of `method` holding an identity takes a cascade of its own.
+    fn has_held_cascade(&self, method: TrackMethod, joint: bool) -> bool {
+        !joint && method == TrackMethod::Parm
     }
 
     /// Identity and expression dimensions of every fit: the joint refinement's, which every
@@ -364,6 +369,8 @@ pub struct Tracker {
     /// start kept while the first is tried.
     cold: Params,
     spare: Params,
+    /// The held-identity cascade's fit while it fades in ([`Self::fit_work`]).
+    held_fit: Params,
     best: Best,
     /// The frame's first confident warm fit and its landmarks, for the mean of two
     /// ([`super::two_fits`]), and whether the frame has had one.
@@ -469,6 +476,7 @@ impl Tracker {
             work: zeros.clone(),
             cold: Params::zeros(models.acquire.n_id(), models.acquire.n_exp()),
             spare: zeros.clone(),
+            held_fit: zeros.clone(),
             best: Best {
                 params: zeros,
                 log_odds: f32::NEG_INFINITY,
@@ -1017,10 +1025,39 @@ impl Tracker {
     /// The chosen method's warm-start fit of `work`, in the square box around its landmarks —
     /// in an upright view of the face when its head is rolled by [`UPRIGHT_ANGLE`] or more, as the
     /// cascades were trained on heads near upright.
+    /// While a held identity eases in, the tracking cascade for held identities fades in with it
+    /// ([`TrackerModels::warm_cascade`]): the fit is the ordinary cascade's moved the identity's
+    /// share of the way to the held one's. The two settle a face a little apart, and taken over
+    /// at once, the held cascade made the fit of a still face step by over a pixel.
     fn fit_work(&mut self, hold: bool, out: &mut TrackOutput) -> Result<(), WarmStartError> {
         let s = self.settings;
+        let share = self.identity.eased_share();
+        if !(hold && share < 1.0 && self.models.has_held_cascade(s.method, s.joint)) {
+            return self.fit_work_with(hold, hold, out);
+        }
+        self.held_fit.clone_from(&self.work);
+        std::mem::swap(&mut self.work, &mut self.held_fit);
+        self.fit_work_with(true, true, out)?;
+        std::mem::swap(&mut self.work, &mut self.held_fit);
+        if self.fit_work_with(true, false, out).is_ok() {
+            two_fits::move_toward(&mut self.work, &self.held_fit, share);
+        } else {
+            self.work.clone_from(&self.held_fit);
+        }
+        Ok(())
+    }
+
+    /// [`Self::fit_work`] with the ordinary tracking cascade, or with `held_cascade` the one for
+    /// held identities where the method has one.
+    fn fit_work_with(
+        &mut self,
+        hold: bool,
+        held_cascade: bool,
+        out: &mut TrackOutput,
+    ) -> Result<(), WarmStartError> {
+        let s = self.settings;
         let models = &self.models;
-        let cascade = models.warm_cascade(s.method, s.joint, hold);
+        let cascade = models.warm_cascade(s.method, s.joint, held_cascade);
         let scratch = &mut self.scratch[s.method.index()];
         scratch.fit.hold_identity(hold);
         let angle = in_plane_angle(&self.work);

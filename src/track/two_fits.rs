@@ -32,24 +32,31 @@ pub fn mean_distance(a: &[f64], b: &[f64]) -> f64 {
 /// averaged the short way round, so that two fits of a head turned past ±180° do not average to
 /// an upright one.
 pub fn mean_into(a: &Params, b: &Params, out: &mut Params) {
-    for ((o, x), y) in out
-        .as_mut_slice()
-        .iter_mut()
-        .zip(a.as_slice())
-        .zip(b.as_slice())
-    {
-        *o = 0.5 * (x + y);
-    }
-    out.set_pitch(mean_angle(a.pitch(), b.pitch()));
-    out.set_yaw(mean_angle(a.yaw(), b.yaw()));
-    out.set_roll(mean_angle(a.roll(), b.roll()));
+    out.clone_from(a);
+    move_toward(out, b, 0.5);
 }
 
-/// The mean of two angles in radians, the short way round from `a`.
-fn mean_angle(a: f64, b: f64) -> f64 {
+/// Moves `p` the share `w` (0 to 1) of the way to `target` (of the same dimensions), the angles
+/// the short way round.
+pub fn move_toward(p: &mut Params, target: &Params, w: f64) {
+    let angles = [
+        step_angle(p.pitch(), target.pitch(), w),
+        step_angle(p.yaw(), target.yaw(), w),
+        step_angle(p.roll(), target.roll(), w),
+    ];
+    for (x, y) in p.as_mut_slice().iter_mut().zip(target.as_slice()) {
+        *x += w * (y - *x);
+    }
+    p.set_pitch(angles[0]);
+    p.set_yaw(angles[1]);
+    p.set_roll(angles[2]);
+}
+
+/// The angle the share `w` of the way from `a` to `b` (radians), the short way round from `a`.
+fn step_angle(a: f64, b: f64, w: f64) -> f64 {
     use std::f64::consts::{PI, TAU};
     let d = (b - a + PI).rem_euclid(TAU) - PI;
-    a + 0.5 * d
+    a + w * d
 }
 
 #[cfg(test)]
@@ -82,6 +89,25 @@ mod tests {
         // 179° and -177° are 4° apart across the half turn: their mean is 181°, not 1°.
         let roll = m.roll().to_degrees().rem_euclid(360.0);
         assert!((roll - 181.0).abs() < 1e-9, "{roll}");
+    }
+
+    #[test]
+    fn a_fit_moved_a_quarter_of_the_way_keeps_three_quarters_of_itself() {
+        let mut p = Params::zeros(1, 1);
+        let mut target = Params::zeros(1, 1);
+        p.set_tx(8.0);
+        p.exp_mut()[0] = 1.0;
+        p.set_roll(170f64.to_radians());
+        target.set_roll(-170f64.to_radians());
+        move_toward(&mut p, &target, 0.25);
+        assert!((p.tx() - 6.0).abs() < 1e-12);
+        assert!((p.exp()[0] - 0.75).abs() < 1e-12);
+        // 20° apart across the half turn: a quarter of the way is 175°, not 85°.
+        let roll = p.roll().to_degrees().rem_euclid(360.0);
+        assert!((roll - 175.0).abs() < 1e-9, "{roll}");
+        let before = p.clone();
+        move_toward(&mut p, &target, 0.0);
+        assert_eq!(p.as_slice(), before.as_slice());
     }
 
     #[test]
