@@ -1053,6 +1053,11 @@ fn a_locked_identity_is_held_and_fits_a_real_face_better() {
     );
 }
 
+/// Whether the identity lock holds an identity, easing in or settled.
+fn is_held(state: LockState) -> bool {
+    matches!(state, LockState::Easing { .. } | LockState::Held)
+}
+
 /// The demo's face at its starting pose and expression, as one still picture.
 fn still_demo_face() -> RgbImage {
     let mut seq = sequence();
@@ -1083,7 +1088,7 @@ fn taking_the_held_identity_moves_the_fit_gradually() {
             TrackStatus::Tracking,
             "frame {i}"
         );
-        if tracker.identity_lock() == LockState::Held && held_at.is_none() {
+        if is_held(tracker.identity_lock()) && held_at.is_none() {
             held_at = Some(i);
         }
         frames.push(out.landmarks.clone());
@@ -1139,7 +1144,7 @@ fn a_neutral_calibration_waits_for_the_identity_lock() {
         if tracker.identity_lock() != LockState::Held {
             assert_eq!(tracker.calibrating(), Some((0, 10)), "frame {i}: waiting");
         }
-        if tracker.identity_lock() == LockState::Held && held_at.is_none() {
+        if is_held(tracker.identity_lock()) && held_at.is_none() {
             held_at = Some(i);
         }
     }

@@ -30,6 +30,9 @@ pub enum LockState {
     Off,
     /// Frames kept so far towards the fit, and frames needed.
     Collecting { frames: usize, needed: usize },
+    /// The identity is held, and the fit is still being carried to it: frames eased so far, of
+    /// [`EASE_FRAMES`].
+    Easing { frames: usize, of: usize },
     /// The identity is held.
     Held,
 }
@@ -111,8 +114,13 @@ impl IdentityLock {
 
     /// Where the lock stands (it is asked for).
     pub fn state(&self) -> LockState {
-        if self.locked {
+        if self.settled() {
             LockState::Held
+        } else if self.locked {
+            LockState::Easing {
+                frames: self.eased,
+                of: EASE_FRAMES,
+            }
         } else {
             LockState::Collecting {
                 frames: self.frames.len(),
@@ -204,7 +212,13 @@ mod tests {
             Some(&[0.0; 40][..]),
             "held from the track's identity"
         );
-        assert_eq!(lock.state(), LockState::Held);
+        assert_eq!(
+            lock.state(),
+            LockState::Easing {
+                frames: 0,
+                of: EASE_FRAMES
+            }
+        );
         let mut distances = Vec::new();
         assert_eq!(lock.eased_share(), 0.0);
         let fitted_norm = lock.fitted.iter().map(|v| v * v).sum::<f64>().sqrt();
@@ -218,6 +232,7 @@ mod tests {
             assert!((distances.last().unwrap() - share * fitted_norm).abs() < 1e-9);
         }
         assert!(lock.settled());
+        assert_eq!(lock.state(), LockState::Held);
         assert_eq!(lock.eased_share(), 1.0);
         let held = lock.held().expect("held").to_vec();
         lock.advance();

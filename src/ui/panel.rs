@@ -334,6 +334,11 @@ impl Panel {
                         ui.label(format!("{frames}/{needed}"))
                             .on_hover_text("confident frames kept towards the identity's fit");
                     }
+                    Some(LockState::Easing { .. }) => {
+                        ui.label("easing in").on_hover_text(
+                            "the identity is held; the fit is carried to it over half a second",
+                        );
+                    }
                     Some(LockState::Held) => {
                         ui.label("held");
                     }
@@ -673,8 +678,11 @@ fn controls(ui: &mut Ui, shown: Option<&TrackResult>, actions: &mut Vec<Action>)
         match r.calibrating {
             Some((done, needed)) => {
                 // A calibration asked for while the identity lock gathers its frames starts once
-                // the identity is held.
-                let waiting = matches!(r.identity_lock, LockState::Collecting { .. });
+                // the identity is held and eased in.
+                let waiting = matches!(
+                    r.identity_lock,
+                    LockState::Collecting { .. } | LockState::Easing { .. }
+                );
                 let after = if waiting { " (after the lock)" } else { "" };
                 ui.label(format!("hold still{after}: {done}/{needed}"));
             }
