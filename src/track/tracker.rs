@@ -1022,10 +1022,8 @@ impl Tracker {
         }
     }
 
-    /// The chosen method's warm-start fit of `work`, in the square box around its landmarks —
-    /// in an upright view of the face when its head is rolled by [`UPRIGHT_ANGLE`] or more, as the
-    /// cascades were trained on heads near upright.
-    /// While a held identity eases in, the tracking cascade for held identities fades in with it
+    /// The chosen method's warm-start fit of `work` ([`Self::fit_work_with`]). While a held
+    /// identity eases in, the tracking cascade for held identities fades in with it
     /// ([`TrackerModels::warm_cascade`]): the fit is the ordinary cascade's moved the identity's
     /// share of the way to the held one's. The two settle a face a little apart, and taken over
     /// at once, the held cascade made the fit of a still face step by over a pixel.
@@ -1047,8 +1045,10 @@ impl Tracker {
         Ok(())
     }
 
-    /// [`Self::fit_work`] with the ordinary tracking cascade, or with `held_cascade` the one for
-    /// held identities where the method has one.
+    /// The chosen method's warm-start fit of `work` with the ordinary tracking cascade, or with
+    /// `held_cascade` the one for held identities where the method has one, in the square box
+    /// around its landmarks — in an upright view of the face when its head is rolled by
+    /// [`UPRIGHT_ANGLE`] or more, as the cascades were trained on heads near upright.
     fn fit_work_with(
         &mut self,
         hold: bool,

@@ -32,8 +32,17 @@ pub fn mean_distance(a: &[f64], b: &[f64]) -> f64 {
 /// averaged the short way round, so that two fits of a head turned past ±180° do not average to
 /// an upright one.
 pub fn mean_into(a: &Params, b: &Params, out: &mut Params) {
-    out.clone_from(a);
-    move_toward(out, b, 0.5);
+    for ((o, x), y) in out
+        .as_mut_slice()
+        .iter_mut()
+        .zip(a.as_slice())
+        .zip(b.as_slice())
+    {
+        *o = 0.5 * (x + y);
+    }
+    out.set_pitch(step_angle(a.pitch(), b.pitch(), 0.5));
+    out.set_yaw(step_angle(a.yaw(), b.yaw(), 0.5));
+    out.set_roll(step_angle(a.roll(), b.roll(), 0.5));
 }
 
 /// Moves `p` the share `w` (0 to 1) of the way to `target` (of the same dimensions), the angles
