@@ -8,9 +8,11 @@
 use std::path::Path;
 
 use facetrack::align::appearance_jitter::AppearanceJitter;
-use facetrack::eval::faces::{Split, aflw_dir, load_faces};
-use facetrack::model::MorphableModel;
 use rand::SeedableRng;
+
+#[path = "shared/validation_faces.rs"]
+mod validation_faces;
+use validation_faces::validation_faces;
 
 const CELL: u32 = 150;
 const ROWS: usize = 4;
@@ -21,14 +23,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let [data, out] = args.as_slice() else {
         return Err("usage: appearance_sheet DATA_DIR OUT.png".into());
     };
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let model = MorphableModel::from_bytes(&std::fs::read(root.join("models/face_model.bin"))?)?;
-    let faces = load_faces(
-        &aflw_dir(Path::new(data))?,
-        &model,
-        Split::Validation,
-        || {},
-    )?;
+    let (_model, faces) = validation_faces(Path::new(data))?;
     let jitter = AppearanceJitter::default();
     let mut rng = rand::rngs::StdRng::seed_from_u64(1);
     let mut sheet = image::GrayImage::new((1 + COPIES) * CELL, ROWS as u32 * CELL);

@@ -9,10 +9,12 @@
 use std::path::Path;
 use std::time::Instant;
 
-use facetrack::eval::faces::{Split, aflw_dir, load_faces};
 use facetrack::fit::face_profiling::{FaceProfiler, crop_face};
 use facetrack::fit::training_set::FaceSample;
-use facetrack::model::MorphableModel;
+
+#[path = "shared/validation_faces.rs"]
+mod validation_faces;
+use validation_faces::validation_faces;
 
 const FACE_PX: f64 = 100.0;
 const TARGET_YAWS: [f64; 7] = [-90.0, -60.0, -30.0, 0.0, 30.0, 60.0, 90.0];
@@ -26,14 +28,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         [data, out, rows] => (data, out, Some(rows.clone())),
         _ => return Err("usage: profile_sheet DATA_DIR OUT.png [ROW,ROW,…]".into()),
     };
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let model = MorphableModel::from_bytes(&std::fs::read(root.join("models/face_model.bin"))?)?;
-    let faces = load_faces(
-        &aflw_dir(Path::new(data))?,
-        &model,
-        Split::Validation,
-        || {},
-    )?;
+    let (model, faces) = validation_faces(Path::new(data))?;
     let rows: Vec<&FaceSample> = ROW_YAWS
         .iter()
         .filter_map(|&y| {
