@@ -1033,8 +1033,8 @@ impl Tracker {
         if !(hold && share < 1.0 && self.models.has_held_cascade(s.method, s.joint)) {
             return self.fit_work_with(hold, hold, out);
         }
+        // `held_fit` keeps the start while the held cascade fits `work`, then the two trade.
         self.held_fit.clone_from(&self.work);
-        std::mem::swap(&mut self.work, &mut self.held_fit);
         self.fit_work_with(true, true, out)?;
         std::mem::swap(&mut self.work, &mut self.held_fit);
         if self.fit_work_with(true, false, out).is_ok() {
