@@ -2,7 +2,7 @@
 """How still a track holds a still face on the shared clips (Python 3 stdlib).
 
 usage: still_stretches.py [--video DIR] [--window N] [--tol PCT] [--angle DEG] [--from FRAME]
-                          TRACK_DIR [TRACK_DIR ...]
+                          [--windows] TRACK_DIR [TRACK_DIR ...]
 
 The demo's still segments are rendered from the project's own model; real footage has no such
 segments to order. This finds them in the shared clips from the reference (3DDFA_V2) alone, so every
@@ -17,6 +17,13 @@ each window where the track fitted every frame, it measures the spread of the tr
 mean: the angles (standard deviation, RMS over pitch, yaw and roll, degrees), the landmarks (RMS
 over the 68 points' x and y, % of the reference's box) and the expression (the `exp_` coefficients'
 standard deviation, mean over them, σ). It prints the mean over the windows, one line a directory.
+
+The tolerance is on the 68 points' mean move, so a window may hold a face that talks with its head
+still; the expression's spread there is the mouth's motion as much as the fit's noise. So each
+line also gives the expression's steps: the median over the window's frames of the RMS, over the
+coefficients, of their second difference (σ), which a slow movement hardly enters and noise does.
+`--windows` lists each window with the reference's inner-lip opening (points 63 and 67) spread, %
+of the box, and each track's expression spread and steps there.
 """
 
 import argparse
@@ -85,7 +92,8 @@ def still_windows(ref, frames, window, tol, angle, first):
 
 
 def spread(rows, box):
-    """Angles (deg), landmarks (% of box) and expression (σ) about the window's mean."""
+    """Angles (deg), landmarks (% of box) and expression (σ) about the window's mean, and the
+    expression's steps (σ)."""
     xs = [k for k in rows[0] if k.startswith("x_")]
     ys = [k for k in rows[0] if k.startswith("y_")]
     exp = [k for k in rows[0] if k.startswith("exp_")]
@@ -93,7 +101,24 @@ def spread(rows, box):
     angles = math.sqrt(st.mean(st.pvariance(col(k)) for k in ANGLES))
     points = 100 * math.sqrt(sum(st.pvariance(col(k)) for k in xs + ys) / max(len(xs), 1)) / box
     expression = st.mean(st.pstdev(col(k)) for k in exp) if exp else float("nan")
-    return angles, points, expression
+    steps = (
+        st.median(
+            math.sqrt(st.mean((col(k)[i - 1] - 2 * col(k)[i] + col(k)[i + 1]) ** 2 for k in exp))
+            for i in range(1, len(rows) - 1)
+        )
+        if exp and len(rows) > 2
+        else float("nan")
+    )
+    return angles, points, expression, steps
+
+
+def mouth_opening_spread(ref, span, box):
+    """The spread of the reference's inner-lip opening (points 63 and 67) over the window, % of
+    the box."""
+    gap = [
+        math.dist(ref[f]["landmarks_2d"][62][:2], ref[f]["landmarks_2d"][66][:2]) for f in span
+    ]
+    return 100 * st.pstdev(gap) / box
 
 
 def main():
@@ -104,6 +129,7 @@ def main():
     ap.add_argument("--tol", type=float, default=1.5)
     ap.add_argument("--angle", type=float, default=2.0)
     ap.add_argument("--from", dest="first", type=int, default=45)
+    ap.add_argument("--windows", action="store_true", help="list each window")
     args = ap.parse_args()
     if not os.path.isdir(args.video):
         sys.exit(f"no clips folder at {args.video} (--video DIR)")
@@ -114,29 +140,36 @@ def main():
         clip_dir = os.path.join(args.video, clip)
         with open(os.path.join(clip_dir, "info.json")) as f:
             frames = json.load(f)["frames"]
-        found = still_windows(
-            load_reference(clip_dir), frames, args.window, args.tol, args.angle, args.first
-        )
+        ref = load_reference(clip_dir)
+        found = still_windows(ref, frames, args.window, args.tol, args.angle, args.first)
         windows += len(found)
         print(f"{clip}: {len(found)} still windows", file=sys.stderr)
+        tracks = {}
         for d in args.tracks:
             path = os.path.join(d, f"{clip}.csv")
             if not os.path.isfile(path):
                 sys.exit(f"{path}: no track of {clip}")
             with open(path, newline="") as f:
-                track = {int(r["frame"]): r for r in csv.DictReader(f)}
-            for span, box in found:
+                tracks[d] = {int(r["frame"]): r for r in csv.DictReader(f)}
+        for span, box in found:
+            line = [f"  {clip} frames {span[0]}–{span[-1]}: the reference's mouth opening "
+                    f"{mouth_opening_spread(ref, span, box):.2f} %"]
+            for d, track in tracks.items():
                 rows = [track[f] for f in span if f in track and track[f]["success"] == "1"]
                 if len(rows) == len(span):
                     results[d].append(spread(rows, box))
+                    _, _, e, steps = results[d][-1]
+                    line.append(f"{d}: expression {e:.4f} σ, steps {steps:.4f} σ")
+            if args.windows:
+                print("; ".join(line))
     print(f"{windows} still windows of {args.window} frames")
     for d, r in results.items():
         if not r:
             print(f"{d}: no window tracked throughout")
             continue
-        a, p, e = (st.mean(x[i] for x in r) for i in range(3))
+        a, p, e, steps = (st.mean(x[i] for x in r) for i in range(4))
         print(f"{d}: {len(r)} windows, angles {a:.3f}°, landmarks {p:.3f} % of the box, "
-              f"expression {e:.4f} σ")
+              f"expression {e:.4f} σ, its steps {steps:.4f} σ")
 
 
 if __name__ == "__main__":
