@@ -101,12 +101,13 @@ def spread(rows, box):
     angles = math.sqrt(st.mean(st.pvariance(col(k)) for k in ANGLES))
     points = 100 * math.sqrt(sum(st.pvariance(col(k)) for k in xs + ys) / max(len(xs), 1)) / box
     expression = st.mean(st.pstdev(col(k)) for k in exp) if exp else float("nan")
+    e = [col(k) for k in exp]
     steps = (
         st.median(
-            math.sqrt(st.mean((col(k)[i - 1] - 2 * col(k)[i] + col(k)[i + 1]) ** 2 for k in exp))
+            math.sqrt(st.mean((c[i - 1] - 2 * c[i] + c[i + 1]) ** 2 for c in e))
             for i in range(1, len(rows) - 1)
         )
-        if exp and len(rows) > 2
+        if e and len(rows) > 2
         else float("nan")
     )
     return angles, points, expression, steps
