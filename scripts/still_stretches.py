@@ -100,8 +100,8 @@ def spread(rows, box):
     col = lambda k: [float(r[k]) for r in rows]
     angles = math.sqrt(st.mean(st.pvariance(col(k)) for k in ANGLES))
     points = 100 * math.sqrt(sum(st.pvariance(col(k)) for k in xs + ys) / max(len(xs), 1)) / box
-    expression = st.mean(st.pstdev(col(k)) for k in exp) if exp else float("nan")
     e = [col(k) for k in exp]
+    expression = st.mean(st.pstdev(c) for c in e) if e else float("nan")
     steps = (
         st.median(
             math.sqrt(st.mean((c[i - 1] - 2 * c[i] + c[i + 1]) ** 2 for c in e))
@@ -153,8 +153,7 @@ def main():
             with open(path, newline="") as f:
                 tracks[d] = {int(r["frame"]): r for r in csv.DictReader(f)}
         for span, box in found:
-            line = [f"  {clip} frames {span[0]}–{span[-1]}: the reference's mouth opening "
-                    f"{mouth_opening_spread(ref, span, box):.2f} %"]
+            line = []
             for d, track in tracks.items():
                 rows = [track[f] for f in span if f in track and track[f]["success"] == "1"]
                 if len(rows) == len(span):
@@ -162,7 +161,9 @@ def main():
                     _, _, e, steps = results[d][-1]
                     line.append(f"{d}: expression {e:.4f} σ, steps {steps:.4f} σ")
             if args.windows:
-                print("; ".join(line))
+                mouth = mouth_opening_spread(ref, span, box)
+                print(f"  {clip} frames {span[0]}–{span[-1]}: the reference's mouth opening "
+                      f"{mouth:.2f} %; " + "; ".join(line))
     print(f"{windows} still windows of {args.window} frames")
     for d, r in results.items():
         if not r:
