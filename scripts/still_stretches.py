@@ -158,8 +158,9 @@ def main():
                 rows = [track[f] for f in span if f in track and track[f]["success"] == "1"]
                 if len(rows) == len(span):
                     results[d].append(spread(rows, box))
-                    _, _, e, steps = results[d][-1]
-                    line.append(f"{d}: expression {e:.4f} σ, steps {steps:.4f} σ")
+                    if args.windows:
+                        _, _, e, steps = results[d][-1]
+                        line.append(f"{d}: expression {e:.4f} σ, steps {steps:.4f} σ")
             if args.windows:
                 mouth = mouth_opening_spread(ref, span, box)
                 print(f"  {clip} frames {span[0]}–{span[-1]}: the reference's mouth opening "
