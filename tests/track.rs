@@ -1158,3 +1158,43 @@ fn a_neutral_calibration_waits_for_the_identity_lock() {
         .fold(0.0f32, |m, v| m.max(v.abs()));
     assert!(largest < 0.1, "{:?}", out.controls.values);
 }
+
+/// A head shaken fast (the demo's face turning ±25° in yaw and back four times a second, up to
+/// 20° between frames at 30 fps, its expression held) stays tracked, and the reported landmarks
+/// stay on the face (no frame over 10 % NME, the hard cases' bar): what a user shaking their head
+/// in front of the camera sees.
+#[test]
+fn a_head_shaken_fast_is_followed() {
+    let models = models();
+    let mut seq = sequence();
+    let base = seq.base_params().clone();
+    let mut tracker = Tracker::new(models.clone(), TrackSettings::default()).unwrap();
+    let mut out = TrackOutput::new(&models);
+    let mut image = RgbImage::default();
+    let mut p = base.clone();
+    let mut truth = vec![0.0; 2 * models.model.n_landmarks()];
+    let mut errors = Vec::new();
+    let still: u32 = 15;
+    for i in 0..still + 90 {
+        let phase = i.saturating_sub(still) as f64 / 7.5;
+        let yaw = 25f64.to_radians() * (2.0 * std::f64::consts::PI * phase).sin();
+        p.set_yaw(base.yaw() + yaw);
+        seq.render(&p, &mut image);
+        let status = tracker.track(&image, i as f64 / 30.0, &mut out).unwrap();
+        assert_eq!(status, TrackStatus::Tracking, "frame {i}");
+        if i >= still {
+            models.model.project_landmarks(&p, &mut truth);
+            let points: Vec<[f64; 2]> = truth.chunks_exact(2).map(|c| [c[0], c[1]]).collect();
+            errors.push(100.0 * nme(&points, &out.landmarks, bbox_norm(&points)));
+        }
+    }
+    errors.sort_by(f64::total_cmp);
+    let worst = errors[errors.len() - 1];
+    // Measured: mean 2.35 %, worst 6.42 %. Without the cold start in the box around a fast
+    // head's warm fit, mean 4.25 % and worst 15.26 %: the warm starts lag and the fit lands
+    // beside the face, confidently.
+    assert!(
+        worst < 10.0,
+        "a frame of the shake {worst:.2} % off the true landmarks (NME)"
+    );
+}
