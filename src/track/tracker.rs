@@ -380,8 +380,6 @@ pub struct Tracker {
     /// Whether `current` exists, and `previous` is the frame just before it.
     has_current: bool,
     has_previous: bool,
-    /// The step the last prediction made ([`Self::predict`]), in degrees or % of the face's size.
-    step: f64,
     /// Frames since `current` was tracked.
     since_tracked: usize,
     /// Source time of the last background search.
@@ -494,7 +492,6 @@ impl Tracker {
             previous_t: 0.0,
             has_current: false,
             has_previous: false,
-            step: 0.0,
             since_tracked: 0,
             last_search_t: f64::NEG_INFINITY,
             detections: Vec::with_capacity(16),
@@ -722,8 +719,11 @@ impl Tracker {
         let hold = self.identity.held().is_some();
         let size = self.face_size();
         self.has_kept = false;
-        self.step = 0.0;
-        if self.since_tracked == 0 && self.predict(t) {
+        let mut step = 0.0;
+        if self.since_tracked == 0
+            && let Some(predicted) = self.predict(t)
+        {
+            step = predicted;
             let log_odds = self.try_warm(Start::Predicted, previous_scale, hold, out);
             self.keep_warm_fit(log_odds, size);
             self.work.clone_from(&self.current);
@@ -745,7 +745,7 @@ impl Tracker {
             // frame's fit is tried as well, the more confident winning. Like any cold start, one
             // that wins restarts the filter and the velocity, so that neither drags the report
             // or the next start back towards where the head was.
-            if self.step >= FAST_STEP {
+            if step >= FAST_STEP {
                 self.cold_around(true, ColdFace::Tracked, out);
             }
             return;
@@ -776,16 +776,17 @@ impl Tracker {
         }
     }
 
-    /// Writes the constant-velocity prediction for time `t` into `work`; `false` (and `work`
-    /// untouched) when there is no velocity or it is too small to matter.
-    fn predict(&mut self, t: f64) -> bool {
+    /// Writes the constant-velocity prediction for time `t` into `work` and returns its step (the
+    /// largest angle's in degrees, or the shift's in % of the face's size, whichever is more);
+    /// `None` (and `work` untouched) when there is no velocity or it is too small to matter.
+    fn predict(&mut self, t: f64) -> Option<f64> {
         if !self.has_previous {
-            return false;
+            return None;
         }
         let dt_prev = self.current_t - self.previous_t;
         let dt = t - self.current_t;
         if !(dt_prev > 0.0 && dt > 0.0) {
-            return false;
+            return None;
         }
         let k = (dt / dt_prev).min(PREDICT_MAX_STEPS);
         let size = self.face_size();
@@ -798,17 +799,16 @@ impl Tracker {
         ];
         let ratio = (c.s() / p.s()).abs();
         if !(ratio.is_finite() && size > 0.0) {
-            return false;
+            return None;
         }
         let scale = ratio.powf(k);
         let shift = dx.hypot(dy) / size;
         let turn = angles.iter().fold(0.0f64, |m, a| m.max(a.abs()));
-        self.step = turn.to_degrees().max(100.0 * shift);
         if shift < PREDICT_MIN_SHIFT
             && turn < PREDICT_MIN_ANGLE
             && (scale - 1.0).abs() < PREDICT_MIN_SHIFT
         {
-            return false;
+            return None;
         }
         self.work.clone_from(c);
         self.work.set_tx(c.tx() + dx);
@@ -817,7 +817,7 @@ impl Tracker {
         self.work.set_yaw(c.yaw() + angles[1]);
         self.work.set_roll(c.roll() + angles[2]);
         self.work.set_s(c.s() * scale);
-        true
+        Some(turn.to_degrees().max(100.0 * shift))
     }
 
     /// Fits from `work` with the chosen method (a warm start from wherever `work` is) and keeps it
@@ -880,16 +880,11 @@ impl Tracker {
                 self.try_warm(Start::Cold, None, false, out);
             }
             ColdFace::Tracked => {
-                let hold = match self.identity.held() {
-                    Some(id) => {
-                        self.work.id_mut().copy_from_slice(id);
-                        true
-                    }
-                    None => {
-                        self.work.id_mut().copy_from_slice(self.current.id());
-                        false
-                    }
-                };
+                let held = self.identity.held();
+                let hold = held.is_some();
+                self.work
+                    .id_mut()
+                    .copy_from_slice(held.unwrap_or(self.current.id()));
                 self.try_warm(Start::Cold, None, hold, out);
             }
             ColdFace::Recent => {
