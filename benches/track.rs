@@ -175,7 +175,7 @@ fn main() {
         confidence: confidence.clone(),
         model,
         predictor,
-        eyelids: None,
+        aligner_2d: None,
     });
     let mut tracker = Tracker::new(models.clone(), TrackSettings::default()).expect("tracker");
     tracker.set_live(true);

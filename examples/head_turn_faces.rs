@@ -54,7 +54,7 @@ fn models(dir: &Path) -> Result<Arc<TrackerModels>, Error> {
         confidence: FitConfidence::from_bytes(&read("confidence.bin")?)?,
         model,
         predictor,
-        eyelids: None,
+        aligner_2d: None,
     }))
 }
 

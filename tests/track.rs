@@ -83,7 +83,7 @@ fn load_models(held: &str) -> TrackerModels {
         confidence: FitConfidence::from_bytes(&read("confidence.bin")).unwrap(),
         model,
         predictor,
-        eyelids: None,
+        aligner_2d: None,
     }
 }
 

@@ -16,13 +16,13 @@ use facetrack::capture::{is_image_file, load_rgb};
 use facetrack::image::GrayImage;
 
 use facetrack::align::{ConfidenceScratch, ErtScratch, Point2, ShapePredictor};
-use facetrack::fit::joint::{JointSolver, JointWeights};
+use facetrack::fit::joint::{JointConfig, JointSolver, JointWeights};
 use facetrack::fit::parm_joint::{ParmJoint, ParmJointScratch};
 use facetrack::fit::{Cascade, FitScratch};
 use facetrack::model::Params;
 
 use super::Method;
-use super::models::{joint_config, load_face_model, load_landmark_cascade, load_update};
+use super::models::{load_2d_aligner, load_face_model, load_landmark_cascade, load_update};
 use super::outputs::{partial_path, refuse_input_as_output};
 use super::progress::Progress;
 
@@ -294,6 +294,10 @@ pub fn run(args: FitArgs) -> Result<()> {
         }
     };
     let mut solver: Option<JointSolver> = None;
+    let aligner_2d = match args.method {
+        Method::ParmJoint => load_2d_aligner()?,
+        _ => None,
+    };
     let mut fitter = match &model_and_update {
         None => Fitter::Ert {
             predictor: &predictor,
@@ -303,12 +307,15 @@ pub fn run(args: FitArgs) -> Result<()> {
         },
         Some((model, update)) if args.method == Method::ParmJoint => {
             let cascade = Cascade::new(model, &predictor, update);
-            let pipeline = ParmJoint::new(
+            let mut pipeline = ParmJoint::new(
                 cascade,
                 solver.get_or_insert_with(|| {
-                    JointSolver::new(model, update.n_id(), update.n_exp(), joint_config())
+                    JointSolver::new(model, update.n_id(), update.n_exp(), JointConfig::default())
                 }),
             );
+            if let Some(aligner) = &aligner_2d {
+                pipeline = pipeline.with_2d(aligner);
+            }
             Fitter::Joint {
                 scratch: pipeline.scratch(),
                 params: cascade.cold_start(&FaceBox::new(0.0, 0.0, 1.0, 1.0)),

@@ -74,17 +74,17 @@ pub fn m1() -> M1 {
     M1_CHOICE.get().copied().unwrap_or_default()
 }
 
-/// The joint refinement's settings for the chosen landmark cascade. The adaptive weights of the
-/// joint paper's Eq. 7–9 trust the 2D landmarks alone on a near-frontal face, as suits dlib's
-/// cascade, trained on many real faces. facetrack's own is less sure of itself on real faces, and
-/// there the 2D and 3D landmarks weighed equally at every yaw (the paper's 2D+3D) track the shared
-/// clips better: mean NME 2.221 → 2.204 %, jitter 0.749 → 0.588, pitch error 2.91 → 2.15°,
-/// expression jitter halved; the validation fifth reads 4.69 % against 4.72 (without the coarse
-/// pose). Over dlib's cascade the same change costs (1.867 → 1.884 %), so it keeps Eq. 7–9.
-pub fn joint_config() -> JointConfig {
-    JointConfig {
-        adaptive: m1() == M1::Dlib,
-        ..JointConfig::default()
+/// dlib's cascade when the chosen M1 is another, else `None`: trained on hand-annotated 2D
+/// landmarks, it follows a blink (the expression controls' eyelids) and gives the joint
+/// refinement its 2D landmarks. A cascade taught the 3D model's landmarks gives the 3D ones
+/// (PARM over it); the refinement's L2d, which the joint paper's Eq. 7–9 trust alone on a frontal
+/// face, are a 2D aligner's. Over `ert3d`, L2d from its own last stages tracked the shared clips at
+/// 2.201 % (3DDFA_V2) and 3.797 % (MediaPipe), from dlib's at 1.951 and 3.499 %; the validation
+/// fifth reads 4.72 and 4.79 %.
+pub fn load_2d_aligner() -> Result<Option<ShapePredictor>> {
+    match m1() {
+        M1::Ert3d => load_shape_predictor(None).map(Some),
+        M1::Dlib => Ok(None),
     }
 }
 
@@ -251,7 +251,7 @@ pub fn load_tracker_models() -> Result<std::sync::Arc<TrackerModels>> {
     let prm = regression(PRM_TRACK_FILE)?;
     let acquire = regression(PARM_FILE)?;
     let pclm = checked(ParamUpdate::Pclm(load_pclm()?), PCLM_FILE, &model)?;
-    let joint = JointSolver::new(&model, parm.n_id(), parm.n_exp(), joint_config());
+    let joint = JointSolver::new(&model, parm.n_id(), parm.n_exp(), JointConfig::default());
     Ok(std::sync::Arc::new(TrackerModels {
         pclm,
         prm,
@@ -260,10 +260,7 @@ pub fn load_tracker_models() -> Result<std::sync::Arc<TrackerModels>> {
         parm_held,
         joint,
         confidence: load_confidence()?,
-        eyelids: match m1() {
-            M1::Ert3d => Some(load_shape_predictor(None)?),
-            M1::Dlib => None,
-        },
+        aligner_2d: load_2d_aligner()?,
         model,
         predictor,
     }))

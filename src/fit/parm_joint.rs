@@ -2,9 +2,11 @@
 //! (joint paper Eq. 4, [`super::joint`]).
 //!
 //! The refinement's inputs, for each view:
-//! - L2d: dlib's ERT (M1) run on from PARM's landmarks — the stages PARM did not run, or, when PARM
-//!   ran them all, the cascade's last stages again from `ert_first_stage` — the image evidence of a
-//!   pure 2D aligner, which PARM's model-constrained landmarks smooth away.
+//! - L2d: a 2D aligner's ERT run on from PARM's landmarks — the M1's own stages PARM did not run,
+//!   or, when PARM ran them all or the aligner is another, its last stages from `ert_first_stage`
+//!   — the image evidence of a pure 2D aligner, which PARM's model-constrained landmarks smooth
+//!   away. The aligner is dlib's cascade, the M1 itself or beside a cascade taught the 3D
+//!   model's points ([`ParmJoint::with_2d`]).
 //! - L3d: PARM's 3D landmarks (its model at its parameters): depth, and the true jaw line of the
 //!   hidden side, which dlib's 2D landmarks cannot give at large yaw.
 //!
@@ -36,6 +38,8 @@ pub struct ParmJoint<'a> {
     pub ert_first_stage: usize,
     /// Average the estimates with those of the mirrored image.
     pub mirror: bool,
+    /// The 2D aligner L2d runs: the cascade's own M1, or another ([`Self::with_2d`]).
+    pub aligner_2d: &'a ShapePredictor,
 }
 
 /// One view's landmark buffers: ERT's, then L2d (`x`) and L3d (`x3`) of that view.
@@ -75,7 +79,23 @@ impl<'a> ParmJoint<'a> {
                 .num_stages()
                 .saturating_sub(JOINT_ERT_STAGES),
             mirror: true,
+            aligner_2d: cascade.predictor,
         }
+    }
+
+    /// L2d from `aligner`'s last [`JOINT_ERT_STAGES`] stages instead of the M1's: a 2D aligner
+    /// (dlib's, hand-annotated) beside an M1 taught the 3D model's landmarks, whose points Eq. 7–9
+    /// would otherwise trust as 2D ones on a frontal face.
+    pub fn with_2d(self, aligner: &'a ShapePredictor) -> Self {
+        Self {
+            aligner_2d: aligner,
+            ert_first_stage: aligner.num_stages().saturating_sub(JOINT_ERT_STAGES),
+            ..self
+        }
+    }
+
+    fn own_2d(&self) -> bool {
+        std::ptr::eq(self.aligner_2d, self.cascade.predictor)
     }
 
     pub fn scratch(&self) -> ParmJointScratch {
@@ -85,7 +105,7 @@ impl<'a> ParmJoint<'a> {
             fit: self.cascade.scratch(),
             joint: self.solver.scratch(),
             view: ViewBuffers {
-                ert: self.cascade.predictor.scratch(),
+                ert: self.aligner_2d.scratch(),
                 points: vec![[0.0; 2]; nl],
                 delta: vec![[0.0; 2]; nl],
                 x: vec![0.0; 2 * nl],
@@ -159,14 +179,14 @@ impl<'a> ParmJoint<'a> {
         stages: usize,
         s: &mut ViewBuffers,
     ) -> Result<(), FitError> {
-        let predictor: &ShapePredictor = self.cascade.predictor;
+        let predictor: &ShapePredictor = self.aligner_2d;
         let model = self.cascade.model;
         model.project_landmarks(p, &mut s.x);
         model.landmarks_3d(p, &mut s.x3);
         for (pt, xy) in s.points.iter_mut().zip(s.x.chunks_exact(2)) {
             *pt = [xy[0], xy[1]];
         }
-        let first = if stages < predictor.num_stages() {
+        let first = if self.own_2d() && stages < predictor.num_stages() {
             stages
         } else {
             self.ert_first_stage.min(predictor.num_stages())

@@ -142,10 +142,11 @@ impl TrackStatus {
 pub struct TrackerModels {
     pub model: MorphableModel,
     pub predictor: ShapePredictor,
-    /// The cascade the expression controls read the eyelids and inner lips with when it is not
-    /// the M1 (`None`: the M1's). dlib's, trained on hand-annotated eyelids, follows a blink; a
-    /// cascade taught the 3D model's landmarks learned the model's eyes, which hardly close.
-    pub eyelids: Option<ShapePredictor>,
+    /// The 2D aligner when it is not the M1 (`None`: the M1's): the cascade the expression
+    /// controls read the eyelids and inner lips with, and the joint refinement's L2d. dlib's,
+    /// trained on hand-annotated 2D landmarks, follows a blink; a cascade taught the 3D model's
+    /// landmarks learned the model's eyes, which hardly close.
+    pub aligner_2d: Option<ShapePredictor>,
     /// PCLM (Gauss-Newton; the same from any start).
     pub pclm: ParamUpdate,
     /// PRM and PARM trained from warm starts (`prm_track.bin`, `parm_track.bin`).
@@ -164,9 +165,10 @@ pub struct TrackerModels {
 }
 
 impl TrackerModels {
-    /// The cascade the expression controls read the eyelids and inner lips with.
-    pub fn eyelid_cascade(&self) -> &ShapePredictor {
-        self.eyelids.as_ref().unwrap_or(&self.predictor)
+    /// The 2D aligner: the cascade the expression controls read the eyelids and inner lips
+    /// with, and the joint refinement's L2d.
+    pub fn aligner_2d(&self) -> &ShapePredictor {
+        self.aligner_2d.as_ref().unwrap_or(&self.predictor)
     }
 
     pub fn update(&self, method: TrackMethod) -> &ParamUpdate {
@@ -179,6 +181,15 @@ impl TrackerModels {
 
     fn cascade(&self, method: TrackMethod) -> Cascade<'_> {
         Cascade::new(&self.model, &self.predictor, self.update(method))
+    }
+
+    /// The joint refinement after `cascade`, its L2d from the 2D aligner.
+    fn parm_joint<'a>(&'a self, cascade: Cascade<'a>) -> ParmJoint<'a> {
+        let joint = ParmJoint::new(cascade, &self.joint);
+        match &self.aligner_2d {
+            Some(aligner) => joint.with_2d(aligner),
+            None => joint,
+        }
     }
 
     /// The cascade a warm start of `method` is fitted with: PARM alone takes its own while the
@@ -468,8 +479,7 @@ impl Tracker {
                 expected: models.model.n_landmarks(),
             });
         }
-        let scratch =
-            TrackMethod::ALL.map(|m| ParmJoint::new(models.cascade(m), &models.joint).scratch());
+        let scratch = TrackMethod::ALL.map(|m| models.parm_joint(models.cascade(m)).scratch());
         let acquire_scratch =
             Cascade::new(&models.model, &models.predictor, &models.acquire).scratch();
         let nl = models.model.n_landmarks();
@@ -513,7 +523,7 @@ impl Tracker {
             filter: OneEuroFilter::new(FILTER_SETTINGS),
             channels: vec![0.0; Params::N_POSE + n_id + n_exp],
             x: vec![0.0; 2 * nl],
-            meter: ControlMeter::new(&models.model, models.eyelid_cascade()),
+            meter: ControlMeter::new(&models.model, models.aligner_2d()),
             identity: IdentityLock::new(&models.joint),
             pending_calibration: None,
             settings: TrackSettings {
@@ -1121,15 +1131,15 @@ impl Tracker {
                 .enter(&models.model, &self.gray, &self.work, angle)
                 .map_err(|_| WarmStartError::NoFace)?;
             let (image, p) = self.upright.parts_mut();
-            let weights = fit_in(&cascade, &models.joint, s, image, &face_box, p, scratch)?;
+            let weights = fit_in(models, &cascade, s, image, &face_box, p, scratch)?;
             self.upright.leave(&mut self.work);
             weights
         } else {
             let face_box =
                 box_around(&models.model, &self.work, &mut self.x).ok_or(WarmStartError::NoFace)?;
             fit_in(
+                models,
                 &cascade,
-                &models.joint,
                 s,
                 &self.gray,
                 &face_box,
@@ -1159,7 +1169,7 @@ impl Tracker {
         // shared clips' error moved by 0.002 points) and would double the cost of these frames.
         let joint = ParmJoint {
             mirror: false,
-            ..ParmJoint::new(models.cascade(s.method), &models.joint)
+            ..models.parm_joint(models.cascade(s.method))
         };
         if joint
             .fit(&self.gray, &face_box, &mut self.work, s.stages, scratch)
@@ -1208,7 +1218,7 @@ impl Tracker {
             self.meter
                 .raw(
                     &models.model,
-                    models.eyelid_cascade(),
+                    models.aligner_2d(),
                     &self.gray,
                     &face_box,
                     &out.params,
@@ -1226,8 +1236,8 @@ impl Tracker {
 
 /// The chosen method's fit of `p` in `image` from `face_box`; the joint's weights when it ran.
 fn fit_in(
+    models: &TrackerModels,
     cascade: &Cascade<'_>,
-    joint: &JointSolver,
     s: TrackSettings,
     image: &GrayImage,
     face_box: &FaceBox,
@@ -1235,7 +1245,9 @@ fn fit_in(
     scratch: &mut ParmJointScratch,
 ) -> Result<Option<JointWeights>, WarmStartError> {
     if s.joint {
-        let weights = ParmJoint::new(*cascade, joint).fit(image, face_box, p, s.stages, scratch)?;
+        let weights = models
+            .parm_joint(*cascade)
+            .fit(image, face_box, p, s.stages, scratch)?;
         return Ok(Some(weights));
     }
     cascade.fit(image, face_box, p, s.stages, &mut scratch.fit, |_, _, _| {})?;
