@@ -5,7 +5,7 @@
 //! - L2d: a 2D aligner's ERT run on from PARM's landmarks — the M1's own stages PARM did not run,
 //!   or, when PARM ran them all or the aligner is another, its last stages from `ert_first_stage`
 //!   — the image evidence of a pure 2D aligner, which PARM's model-constrained landmarks smooth
-//!   away. The aligner is dlib's cascade, the M1 itself or beside a cascade taught the 3D
+//!   away. The aligner is dlib's cascade: the M1 itself, or run beside an M1 taught the 3D
 //!   model's points ([`ParmJoint::with_2d`]).
 //! - L3d: PARM's 3D landmarks (its model at its parameters): depth, and the true jaw line of the
 //!   hidden side, which dlib's 2D landmarks cannot give at large yaw.
