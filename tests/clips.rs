@@ -30,34 +30,38 @@ fn track_and_score(clip: &str, args: &[&str], out: &Path) -> serde_json::Value {
     let dir = shared().join("data/video").join(clip);
     let video = dir.join(format!("{clip}.mp4"));
     let csv = out.join(format!("{clip}_{}.csv", args.join("_")));
-    let run = Command::new(env!("CARGO_BIN_EXE_facetrack"))
-        .arg("track")
-        .args(args)
-        .arg("--source")
-        .arg(format!("video:{}", video.display()))
-        .arg("--csv")
-        .arg(&csv)
+    succeed(
+        Command::new(env!("CARGO_BIN_EXE_facetrack"))
+            .arg("track")
+            .args(args)
+            .arg("--source")
+            .arg(format!("video:{}", video.display()))
+            .arg("--csv")
+            .arg(&csv),
+        &format!("facetrack track {args:?} on {clip}"),
+    );
+    let scored = succeed(
+        Command::new("python3")
+            .arg(shared().join("tools/video_score.py"))
+            .arg(&csv)
+            .arg(&dir),
+        &format!("video_score.py on {clip}"),
+    );
+    serde_json::from_slice(&scored).expect("video_score.py prints JSON")
+}
+
+/// Runs `command` and returns its stdout; fails the test, naming `what`, if it fails.
+fn succeed(command: &mut Command, what: &str) -> Vec<u8> {
+    let run = command
         .output()
-        .expect("run facetrack track");
+        .unwrap_or_else(|e| panic!("{what} cannot be run: {e}"));
     assert!(
         run.status.success(),
-        "facetrack track {args:?} on {clip} failed ({}):\n{}",
+        "{what} failed ({}):\n{}",
         run.status,
         String::from_utf8_lossy(&run.stderr)
     );
-    let scored = Command::new("python3")
-        .arg(shared().join("tools/video_score.py"))
-        .arg(&csv)
-        .arg(&dir)
-        .output()
-        .expect("run python3 video_score.py");
-    assert!(
-        scored.status.success(),
-        "video_score.py on {clip} failed ({}):\n{}",
-        scored.status,
-        String::from_utf8_lossy(&scored.stderr)
-    );
-    serde_json::from_slice(&scored.stdout).expect("video_score.py prints JSON")
+    run.stdout
 }
 
 /// The joint refinement takes its 2D landmarks from a 2D aligner (dlib's cascade) when the

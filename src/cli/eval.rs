@@ -573,10 +573,7 @@ fn eval_joint(
         })
         .collect();
     let aligner_2d = super::models::load_2d_aligner()?;
-    let mut pipeline = ParmJoint::new(cascade, &solvers[3]);
-    if let Some(aligner) = &aligner_2d {
-        pipeline = pipeline.with_2d(aligner);
-    }
+    let mut pipeline = ParmJoint::new(cascade, &solvers[3]).with_2d(aligner_2d.as_ref());
     if let Some(k) = ert_from {
         pipeline.ert_first_stage = k;
     }

@@ -307,15 +307,13 @@ pub fn run(args: FitArgs) -> Result<()> {
         },
         Some((model, update)) if args.method == Method::ParmJoint => {
             let cascade = Cascade::new(model, &predictor, update);
-            let mut pipeline = ParmJoint::new(
+            let pipeline = ParmJoint::new(
                 cascade,
                 solver.get_or_insert_with(|| {
                     JointSolver::new(model, update.n_id(), update.n_exp(), JointConfig::default())
                 }),
-            );
-            if let Some(aligner) = &aligner_2d {
-                pipeline = pipeline.with_2d(aligner);
-            }
+            )
+            .with_2d(aligner_2d.as_ref());
             Fitter::Joint {
                 scratch: pipeline.scratch(),
                 params: cascade.cold_start(&FaceBox::new(0.0, 0.0, 1.0, 1.0)),

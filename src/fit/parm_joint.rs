@@ -38,8 +38,8 @@ pub struct ParmJoint<'a> {
     pub ert_first_stage: usize,
     /// Average the estimates with those of the mirrored image.
     pub mirror: bool,
-    /// The 2D aligner L2d runs: the cascade's own M1, or another ([`Self::with_2d`]).
-    pub aligner_2d: &'a ShapePredictor,
+    /// The 2D aligner L2d runs when it is not the M1 ([`Self::with_2d`]).
+    pub aligner_2d: Option<&'a ShapePredictor>,
 }
 
 /// One view's landmark buffers: ERT's, then L2d (`x`) and L3d (`x3`) of that view.
@@ -79,23 +79,27 @@ impl<'a> ParmJoint<'a> {
                 .num_stages()
                 .saturating_sub(JOINT_ERT_STAGES),
             mirror: true,
-            aligner_2d: cascade.predictor,
+            aligner_2d: None,
         }
     }
 
-    /// L2d from `aligner`'s last [`JOINT_ERT_STAGES`] stages instead of the M1's: a 2D aligner
-    /// (dlib's, hand-annotated) beside an M1 taught the 3D model's landmarks, whose points Eq. 7–9
-    /// would otherwise trust as 2D ones on a frontal face.
-    pub fn with_2d(self, aligner: &'a ShapePredictor) -> Self {
-        Self {
-            aligner_2d: aligner,
-            ert_first_stage: aligner.num_stages().saturating_sub(JOINT_ERT_STAGES),
-            ..self
+    /// L2d from `aligner`'s last [`JOINT_ERT_STAGES`] stages instead of the M1's (`None` keeps
+    /// the M1's): a 2D aligner (dlib's, hand-annotated) beside an M1 taught the 3D model's
+    /// landmarks, whose points Eq. 7–9 would otherwise trust as 2D ones on a frontal face.
+    pub fn with_2d(self, aligner: Option<&'a ShapePredictor>) -> Self {
+        match aligner {
+            Some(a) => Self {
+                aligner_2d: aligner,
+                ert_first_stage: a.num_stages().saturating_sub(JOINT_ERT_STAGES),
+                ..self
+            },
+            None => self,
         }
     }
 
-    fn own_2d(&self) -> bool {
-        std::ptr::eq(self.aligner_2d, self.cascade.predictor)
+    /// The cascade L2d runs: the 2D aligner, else the M1.
+    fn l2d_cascade(&self) -> &'a ShapePredictor {
+        self.aligner_2d.unwrap_or(self.cascade.predictor)
     }
 
     pub fn scratch(&self) -> ParmJointScratch {
@@ -105,7 +109,7 @@ impl<'a> ParmJoint<'a> {
             fit: self.cascade.scratch(),
             joint: self.solver.scratch(),
             view: ViewBuffers {
-                ert: self.aligner_2d.scratch(),
+                ert: self.l2d_cascade().scratch(),
                 points: vec![[0.0; 2]; nl],
                 delta: vec![[0.0; 2]; nl],
                 x: vec![0.0; 2 * nl],
@@ -179,14 +183,14 @@ impl<'a> ParmJoint<'a> {
         stages: usize,
         s: &mut ViewBuffers,
     ) -> Result<(), FitError> {
-        let predictor: &ShapePredictor = self.aligner_2d;
+        let predictor = self.l2d_cascade();
         let model = self.cascade.model;
         model.project_landmarks(p, &mut s.x);
         model.landmarks_3d(p, &mut s.x3);
         for (pt, xy) in s.points.iter_mut().zip(s.x.chunks_exact(2)) {
             *pt = [xy[0], xy[1]];
         }
-        let first = if self.own_2d() && stages < predictor.num_stages() {
+        let first = if self.aligner_2d.is_none() && stages < predictor.num_stages() {
             stages
         } else {
             self.ert_first_stage.min(predictor.num_stages())

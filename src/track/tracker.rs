@@ -185,11 +185,7 @@ impl TrackerModels {
 
     /// The joint refinement after `cascade`, its L2d from the 2D aligner.
     fn parm_joint<'a>(&'a self, cascade: Cascade<'a>) -> ParmJoint<'a> {
-        let joint = ParmJoint::new(cascade, &self.joint);
-        match &self.aligner_2d {
-            Some(aligner) => joint.with_2d(aligner),
-            None => joint,
-        }
+        ParmJoint::new(cascade, &self.joint).with_2d(self.aligner_2d.as_ref())
     }
 
     /// The cascade a warm start of `method` is fitted with: PARM alone takes its own while the
